@@ -1,0 +1,77 @@
+"""Shared fixtures: fixed seeds, synthetic audio files and the shared GTZAN data."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_ENV = "SK_AUDIO_GENRE_DATA"
+REQUIRE_DATA_ENV = "SK_AUDIO_GENRE_REQUIRE_DATA"
+SR = 22050
+
+
+def shared_data_dir() -> Path:
+    """The shared data folder: ``$SK_AUDIO_GENRE_DATA`` or ``../shared/data`` beside the repo."""
+    return Path(os.environ.get(DATA_ENV, REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    random.seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder (``gtzan/`` and ``splits/``); skips, or fails under CI, if absent."""
+    root = shared_data_dir()
+    if not (root / "gtzan").is_dir():
+        reason = (
+            f"real GTZAN audio not found at {root / 'gtzan'}; set {DATA_ENV} "
+            "to the folder holding gtzan/ and splits/"
+        )
+        if os.environ.get(REQUIRE_DATA_ENV, "") not in ("", "0"):
+            pytest.fail(f"{reason} ({REQUIRE_DATA_ENV} is set, so this is an error)")
+        pytest.skip(reason)
+    return root
+
+
+@pytest.fixture(scope="session")
+def gtzan_root(shared_data) -> Path:
+    return shared_data / "gtzan"
+
+
+def tone(
+    seconds: float,
+    *,
+    freq: float = 440.0,
+    amplitude: float = 0.5,
+    sr: int = SR,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """A sine tone, optionally with white noise, as float32 samples."""
+    t = np.arange(int(round(seconds * sr))) / sr
+    y = amplitude * np.sin(2 * np.pi * freq * t)
+    if noise:
+        y = y + noise * np.random.default_rng(seed).standard_normal(t.size)
+    return y.astype(np.float32)
+
+
+@pytest.fixture
+def write_audio(tmp_path):
+    """Write samples to ``tmp_path/name`` with soundfile; returns the path."""
+
+    def _write(name: str, samples: np.ndarray, sr: int = SR, **kwargs) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, samples, sr, **kwargs)
+        return path
+
+    return _write
