@@ -1,0 +1,57 @@
+"""sk_audio_genre: music genre classification as scikit-learn estimators.
+
+>>> from sklearn.pipeline import make_pipeline
+>>> from sk_audio_genre import MFCCSegmenter, SegmentScaler, CNNGenreClassifier
+>>> pipe = make_pipeline(MFCCSegmenter(), SegmentScaler(), CNNGenreClassifier())
+>>> [name for name, _ in pipe.steps]
+['mfccsegmenter', 'segmentscaler', 'cnngenreclassifier']
+
+The classifiers import TensorFlow when first used, not on ``import sk_audio_genre``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+# TensorFlow's C++ log chatter (start-up notices, tf.data messages) stays off the
+# console unless the user chose a level; it must be set before TensorFlow loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from .preprocessing import SegmentScaler
+from .segmenter import MFCCSegmenter
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "MLPGenreClassifier": "classifiers",
+    "CNNGenreClassifier": "classifiers",
+    "LSTMGenreClassifier": "classifiers",
+    "datasets": "datasets",
+    "networks": "networks",
+}
+
+__all__ = [
+    "CNNGenreClassifier",
+    "LSTMGenreClassifier",
+    "MFCCSegmenter",
+    "MLPGenreClassifier",
+    "SegmentScaler",
+    "datasets",
+    "networks",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the classifiers (and TensorFlow with them) on first access."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sk_audio_genre' has no attribute {name!r}")
+    module = importlib.import_module(f".{_LAZY[name]}", __name__)
+    value = module if name == _LAZY[name] else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,504 @@
+"""Shared base of the genre classifiers: scikeras plus the segment axis.
+
+Two jobs live here:
+
+1. **scikit-learn tags.**  scikeras 0.13 puts ``ClassifierMixin`` to the right
+   of ``BaseEstimator``, so on scikit-learn >= 1.7 its ``KerasClassifier``
+   reports no estimator type: ``is_classifier`` is False and cross-validation
+   silently stops stratifying.  :meth:`BaseGenreClassifier.__sklearn_tags__`
+   declares the classifier tags.  (On scikit-learn 1.6 scikeras crashes; the
+   package's pins exclude it.)
+2. **Segments.**  Input is ``(n_tracks, n_segments, n_frames, n_mfcc)``.
+   Training expands every present segment into one Keras sample carrying its
+   track's label; prediction combines a track's segment probabilities.  Each
+   track is one row for scikit-learn, so every CV split keeps a track's
+   segments on one side.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+import weakref
+from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from scikeras.wrappers import KerasClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import ClassifierTags, Tags, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    column_or_1d,
+)
+
+from ._segments import check_track_array, present_segments
+
+#: Segments per prediction step.
+PREDICT_BATCH_SIZE = 256
+
+_PREDICT_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _predict_step(model: keras.Model):
+    """The model's inference graph, traced once for any number of segments.
+
+    Keras' ``Model.predict`` traces again for every new batch shape (a call's
+    last, partial batch), and TensorFlow's retracing detector counts the
+    predict steps of all Keras models as one function.  This step has a
+    batch-agnostic input signature and a per-model code name, so it is traced
+    once per model and its tracing is counted for that model alone.
+    """
+    if model not in _PREDICT_STEPS:
+
+        def predict_step(x):
+            return model(x, training=False)
+
+        predict_step.__code__ = predict_step.__code__.replace(
+            co_name=f"predict_step_{id(model):x}"
+        )
+        signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
+        _PREDICT_STEPS[model] = tf.function(predict_step, input_signature=signature)
+    return _PREDICT_STEPS[model]
+
+
+class BaseGenreClassifier(KerasClassifier):
+    """Base class of the segment-level genre classifiers; not for direct use.
+
+    Subclasses define their architecture parameters in ``__init__`` (passing
+    everything else on) and implement :meth:`_build_network`.
+    """
+
+    _parameter_constraints: dict = {
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"full"})],
+        "aggregate": [StrOptions({"mean", "vote"})],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        learning_rate: float = 1e-4,
+        epochs: int = 30,
+        batch_size: int | str = 32,
+        aggregate: str = "mean",
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        optimizer: Any = "adam",
+        loss: Any = "sparse_categorical_crossentropy",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            epochs=epochs,
+            batch_size=batch_size,
+            random_state=random_state,
+            verbose=verbose,
+            optimizer=optimizer,
+            loss=loss,
+            **kwargs,
+        )
+        self.learning_rate = learning_rate
+        self.aggregate = aggregate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Show the shared parameters in each subclass's ``__init__`` signature."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in vars(cls):
+            return
+        own = inspect.signature(cls.__init__).parameters.values()
+        shared = inspect.signature(BaseGenreClassifier.__init__).parameters.values()
+        keyword_only = [p for p in own if p.kind is p.KEYWORD_ONLY]
+        names = {p.name for p in keyword_only}
+        keyword_only += [p for p in shared if p.kind is p.KEYWORD_ONLY and p.name not in names]
+        self_param, *_ = own
+        var_keyword = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
+        cls.__init__.__signature__ = inspect.Signature([self_param, *keyword_only, var_keyword])
+
+    # ------------------------------------------------------------------ tags
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags(multi_class=True, poor_score=True)
+        tags.target_tags.required = True
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.initialized_
+
+    def __repr__(self) -> str:
+        defaults = type(self)().get_params(deep=False)
+        changed = {
+            name: value
+            for name, value in sorted(self.get_params(deep=False).items())
+            if name not in defaults or repr(value) != repr(defaults[name])
+        }
+        arguments = ", ".join(f"{name}={value!r}" for name, value in changed.items())
+        return f"{type(self).__name__}({arguments})"
+
+    # --------------------------------------------------------------- network
+
+    def _build_network(self, input_shape: Sequence[int], n_classes: int) -> keras.Model:
+        """Return the uncompiled network for one segment (subclasses implement)."""
+        raise NotImplementedError
+
+    def _network_input(self, segments: np.ndarray) -> np.ndarray:
+        """Shape ``(n, n_frames, n_mfcc)`` segments as the network expects them."""
+        return segments
+
+    def _keras_build_fn(self, meta: dict, compile_kwargs: dict) -> keras.Model:
+        if meta["n_classes_"] < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes to train; "
+                f"got {meta['n_classes_']} class."
+            )
+        model = self._build_network(meta["X_shape_"][1:], meta["n_classes_"])
+        model.compile(
+            **{
+                **compile_kwargs,
+                "optimizer": self._optimizer(compile_kwargs["optimizer"]),
+                "metrics": compile_kwargs.get("metrics") or ["accuracy"],
+            }
+        )
+        return model
+
+    def _optimizer(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+        """A fresh optimizer at ``learning_rate``, unless ``optimizer__learning_rate`` is set."""
+        config = optimizer.get_config()
+        if "optimizer__learning_rate" not in self.get_params():
+            config["learning_rate"] = self.learning_rate
+        return type(optimizer).from_config(config)
+
+    # ------------------------------------------------------------------- fit
+
+    def fit(self, X, y, sample_weight=None) -> BaseGenreClassifier:
+        """Train the network on every present segment of every track.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_mfcc)
+            Tracks as :class:`~sk_audio_genre.MFCCSegmenter` returns them.
+            3-D input ``(n_samples, n_frames, n_mfcc)`` is taken as one segment
+            per sample, 2-D ``(n_samples, n_features)`` as one segment of
+            ``n_features`` frames with one coefficient.  All-NaN segments are
+            missing and skipped.
+        y : array-like of shape (n_tracks,)
+            Genre of each track; every segment gets its track's label.
+        sample_weight : array-like of shape (n_tracks,), default=None
+            Weight of each track, given to each of its segments.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        self._validate_params()
+        if self.validation_split:
+            raise ValueError(
+                "validation_split splits segments, so one track's segments would land "
+                "on both sides of the split; use early_stopping=True with "
+                "validation_fraction, which holds out whole tracks."
+            )
+        tracks, y = self._check_fit_input(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, tracks)
+        train = np.arange(len(tracks))
+        self._validation_segments = None
+        if self.early_stopping:
+            train, held_out = self._split_tracks(y)
+            self._validation_segments = _expand_segments(tracks[held_out], y[held_out])[:2]
+        segments, labels, weights = _expand_segments(
+            tracks[train], y[train], None if sample_weight is None else sample_weight[train]
+        )
+        try:
+            super().fit(
+                self._network_input(segments),
+                labels,
+                sample_weight=weights,
+                batch_size=self._fit_batch_size(len(segments)),
+            )
+        finally:
+            del self._validation_segments
+        self._record_fitted_input(X, tracks)
+        return self
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> BaseGenreClassifier:
+        """Train for one epoch on ``X``, keeping the weights learned so far.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_mfcc)
+            Tracks, as in :meth:`fit`.
+        y : array-like of shape (n_tracks,)
+            Genre of each track.
+        classes : array-like of shape (n_classes,), default=None
+            All genres across calls; needed on the first call if ``y`` does
+            not contain every genre.
+        sample_weight : array-like of shape (n_tracks,), default=None
+            Weight of each track.
+
+        Returns
+        -------
+        self : object
+            The updated classifier.
+        """
+        self._validate_params()
+        tracks, y = self._check_fit_input(X, y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, tracks)
+        segments, labels, weights = _expand_segments(tracks, y, sample_weight)
+        super().partial_fit(
+            self._network_input(segments),
+            labels,
+            classes=classes,
+            sample_weight=weights,
+            batch_size=self._fit_batch_size(len(segments)),
+        )
+        self._record_fitted_input(X, tracks)
+        return self
+
+    def _check_fit_input(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        tracks = check_track_array(X, estimator_name=type(self).__name__)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(tracks, y)
+        check_classification_targets(y)
+        return tracks, y
+
+    def _fit_batch_size(self, n_segments: int) -> int:
+        return n_segments if self.batch_size == "full" else self.batch_size
+
+    def _split_tracks(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hold out ``validation_fraction`` of the tracks, stratified where possible.
+
+        Every genre keeps at least one training track.
+        """
+        indices = np.arange(len(y))
+        n_held_out = math.ceil(self.validation_fraction * len(y))
+        if len(y) < 2 or n_held_out >= len(y):
+            raise ValueError(
+                f"early_stopping needs at least 2 tracks and validation_fraction < 1 "
+                f"leaving some for training; got {len(y)} tracks and "
+                f"validation_fraction={self.validation_fraction}."
+            )
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        try:
+            train, held_out = train_test_split(
+                indices, test_size=n_held_out, stratify=y, random_state=seed
+            )
+        except ValueError:  # a genre with a single track, or too few held-out tracks
+            train, held_out = train_test_split(indices, test_size=n_held_out, random_state=seed)
+        for genre in np.setdiff1d(y[held_out], y[train]):
+            move = held_out[np.flatnonzero(y[held_out] == genre)[0]]
+            train, held_out = np.append(train, move), held_out[held_out != move]
+        if len(held_out) == 0:
+            raise ValueError(
+                "early_stopping could not hold out a track without removing a genre from "
+                "training; add tracks or set early_stopping=False."
+            )
+        return np.sort(train), np.sort(held_out)
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+        """Add the held-out tracks and the early-stopping callback to Keras' fit."""
+        user_callbacks = self._fit_callbacks
+        validation = getattr(self, "_validation_segments", None)
+        if validation is not None:
+            X_val, y_val = validation
+            kwargs["validation_data"] = (
+                self.feature_encoder_.transform(self._network_input(X_val)),
+                self.target_encoder_.transform(y_val),
+            )
+            self._fit_callbacks = [
+                *user_callbacks,
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss",
+                    patience=self.n_iter_no_change,
+                    restore_best_weights=True,
+                ),
+            ]
+        try:
+            super()._fit_keras_model(
+                X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+            )
+        finally:
+            self._fit_callbacks = user_callbacks
+
+    def _record_fitted_input(self, X, tracks: np.ndarray) -> None:
+        self.classes_ = np.asarray(self.classes_.tolist())
+        self.n_features_in_ = np.shape(X)[1]
+        self.n_segments_in_ = tracks.shape[1]
+        self.segment_shape_ = tracks.shape[2:]
+        self.n_iter_ = len(self.history_["loss"])
+
+    # --------------------------------------------------------------- predict
+
+    def _check_predict_input(self, X) -> np.ndarray:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. "
+                "Call 'fit' with appropriate arguments before using this estimator."
+            )
+        tracks = check_track_array(X, estimator_name=type(self).__name__)
+        if tracks.shape[2:] != self.segment_shape_:
+            if np.ndim(X) == 2:
+                raise ValueError(
+                    f"X has {tracks.shape[2]} features, but {type(self).__name__} "
+                    f"is expecting {self.n_features_in_} features as input."
+                )
+            raise ValueError(
+                f"X has segments of {tracks.shape[2]} frames x {tracks.shape[3]} "
+                f"coefficients, but {type(self).__name__} was fitted on segments of "
+                f"{self.segment_shape_[0]} x {self.segment_shape_[1]}."
+            )
+        return tracks
+
+    def predict_segment_proba(self, X) -> np.ndarray:
+        """Class probabilities of every segment.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_mfcc)
+            Tracks, as in :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_tracks, n_segments, n_classes)
+            Probabilities per segment, columns in the order of ``classes_``;
+            NaN for missing segments.
+        """
+        tracks = self._check_predict_input(X)
+        present = present_segments(tracks)
+        proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan, dtype=np.float32)
+        if present.any():
+            segments = self._network_input(tracks[present])
+            step = _predict_step(self.model_)
+            proba[present] = np.concatenate(
+                [
+                    step(segments[start : start + PREDICT_BATCH_SIZE]).numpy()
+                    for start in range(0, len(segments), PREDICT_BATCH_SIZE)
+                ]
+            )
+        return proba
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities of each track, combined from its segments.
+
+        ``aggregate="mean"`` averages the segments' probabilities;
+        ``aggregate="vote"`` gives the fraction of segments voting for each class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_mfcc)
+            Tracks, as in :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_tracks, n_classes)
+            Rows sum to 1; a track with no present segment gets a row of NaN.
+        """
+        return self._aggregate(self.predict_segment_proba(X))[0]
+
+    def predict(self, X) -> np.ndarray:
+        """Genre of each track.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_mfcc)
+            Tracks, as in :meth:`fit`.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_tracks,)
+            Labels as given to ``fit`` (strings stay strings).  Under
+            ``aggregate="vote"`` ties go to the higher mean probability.
+
+        Raises
+        ------
+        ValueError
+            If a track has no present segment (use ``predict_proba`` to get
+            NaN for it instead).
+        """
+        proba, mean_proba = self._aggregate(self.predict_segment_proba(X))
+        empty = np.flatnonzero(np.isnan(proba[:, 0]))
+        if empty.size:
+            raise ValueError(
+                f"Tracks {empty.tolist()[:20]} have no present segment (all NaN), so "
+                "they have no genre; predict_proba gives NaN rows for them."
+            )
+        # Vote fractions differ by at least 1/n_segments, so the small mean-probability
+        # term only breaks ties between equal vote counts.
+        return self.classes_[np.argmax(proba + 1e-6 * mean_proba, axis=1)]
+
+    def _aggregate(self, segment_proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Track probabilities under ``aggregate``, and the mean probabilities."""
+        present = ~np.isnan(segment_proba[..., 0])
+        n_present = present.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_proba = np.nansum(segment_proba, axis=1) / n_present
+            if self.aggregate == "mean":
+                return mean_proba, mean_proba
+            winners = np.argmax(np.nan_to_num(segment_proba, nan=-1.0), axis=2)
+            votes = np.zeros_like(mean_proba)
+            for k in range(votes.shape[1]):
+                votes[:, k] = ((winners == k) & present).sum(axis=1)
+            return votes / n_present, mean_proba
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Track accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_mfcc)
+            Tracks.
+        y : array-like of shape (n_tracks,)
+            True genres.
+        sample_weight : array-like of shape (n_tracks,), default=None
+            Track weights.
+
+        Returns
+        -------
+        score : float
+            Fraction of tracks whose genre is predicted correctly.
+        """
+        return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
+
+def _expand_segments(
+    tracks: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One row per present segment, with its track's label and weight."""
+    present = present_segments(tracks)
+    empty = np.flatnonzero(~present.any(axis=1))
+    if empty.size == len(tracks):
+        raise ValueError("No track has a present segment: every segment is NaN.")
+    if empty.size:
+        warnings.warn(
+            f"Tracks {empty.tolist()[:20]} have no present segment and are left out of training.",
+            UserWarning,
+            stacklevel=3,
+        )
+    track_of_segment = np.nonzero(present)[0]
+    weights = None if sample_weight is None else sample_weight[track_of_segment]
+    return tracks[present], y[track_of_segment], weights
