@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from scikeras.wrappers import KerasClassifier
+from tensorflow.python.framework import config as _tf_config
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
@@ -42,6 +43,14 @@ from sklearn.utils.validation import (
 )
 
 from ._segments import check_track_array, present_segments
+
+# scikeras' seeding context sets TF_DETERMINISTIC_OPS=1 *before* asking TensorFlow
+# whether op determinism was on.  TensorFlow reads that variable once, on the first
+# query, so a first query inside the context reports "was on", and scikeras never
+# turns determinism off again: every later unseeded fit then fails ("Random ops
+# require a seed ...").  Querying once here fixes TensorFlow's state from the
+# user's own environment.
+_tf_config.is_op_determinism_enabled()
 
 #: Segments per prediction step.
 PREDICT_BATCH_SIZE = 256
@@ -222,7 +231,7 @@ class BaseGenreClassifier(KerasClassifier):
                 "on both sides of the split; use early_stopping=True with "
                 "validation_fraction, which holds out whole tracks."
             )
-        tracks, y = self._check_fit_input(X, y)
+        tracks, input_shape, y = self._check_fit_input(X, y, reset=True)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, tracks)
         train = np.arange(len(tracks))
@@ -242,7 +251,7 @@ class BaseGenreClassifier(KerasClassifier):
             )
         finally:
             del self._validation_segments
-        self._record_fitted_input(X, tracks)
+        self._record_fitted_input(tracks, input_shape)
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> BaseGenreClassifier:
@@ -266,7 +275,7 @@ class BaseGenreClassifier(KerasClassifier):
             The updated classifier.
         """
         self._validate_params()
-        tracks, y = self._check_fit_input(X, y)
+        tracks, input_shape, y = self._check_fit_input(X, y, reset=not self.initialized_)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, tracks)
         segments, labels, weights = _expand_segments(tracks, y, sample_weight)
@@ -277,15 +286,19 @@ class BaseGenreClassifier(KerasClassifier):
             sample_weight=weights,
             batch_size=self._fit_batch_size(len(segments)),
         )
-        self._record_fitted_input(X, tracks)
+        self._record_fitted_input(tracks, input_shape)
         return self
 
-    def _check_fit_input(self, X, y) -> tuple[np.ndarray, np.ndarray]:
-        tracks = check_track_array(X, estimator_name=type(self).__name__)
+    def _check_fit_input(self, X, y, *, reset: bool) -> tuple[np.ndarray, tuple, np.ndarray]:
+        tracks, input_shape = (
+            check_track_array(X, estimator_name=type(self).__name__)
+            if reset
+            else self._check_tracks(X)
+        )
         y = column_or_1d(y, warn=True)
         check_consistent_length(tracks, y)
         check_classification_targets(y)
-        return tracks, y
+        return tracks, input_shape, y
 
     def _fit_batch_size(self, n_segments: int) -> int:
         return n_segments if self.batch_size == "full" else self.batch_size
@@ -345,24 +358,25 @@ class BaseGenreClassifier(KerasClassifier):
         finally:
             self._fit_callbacks = user_callbacks
 
-    def _record_fitted_input(self, X, tracks: np.ndarray) -> None:
+    def _record_fitted_input(self, tracks: np.ndarray, input_shape: tuple[int, ...]) -> None:
         self.classes_ = np.asarray(self.classes_.tolist())
-        self.n_features_in_ = np.shape(X)[1]
+        self.n_features_in_ = input_shape[1]
         self.n_segments_in_ = tracks.shape[1]
         self.segment_shape_ = tracks.shape[2:]
         self.n_iter_ = len(self.history_["loss"])
 
     # --------------------------------------------------------------- predict
 
-    def _check_predict_input(self, X) -> np.ndarray:
+    def _check_tracks(self, X) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Validate ``X`` against the fitted segment shape."""
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. "
                 "Call 'fit' with appropriate arguments before using this estimator."
             )
-        tracks = check_track_array(X, estimator_name=type(self).__name__)
+        tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
         if tracks.shape[2:] != self.segment_shape_:
-            if np.ndim(X) == 2:
+            if len(input_shape) == 2:
                 raise ValueError(
                     f"X has {tracks.shape[2]} features, but {type(self).__name__} "
                     f"is expecting {self.n_features_in_} features as input."
@@ -372,7 +386,7 @@ class BaseGenreClassifier(KerasClassifier):
                 f"coefficients, but {type(self).__name__} was fitted on segments of "
                 f"{self.segment_shape_[0]} x {self.segment_shape_[1]}."
             )
-        return tracks
+        return tracks, input_shape
 
     def predict_segment_proba(self, X) -> np.ndarray:
         """Class probabilities of every segment.
@@ -388,7 +402,7 @@ class BaseGenreClassifier(KerasClassifier):
             Probabilities per segment, columns in the order of ``classes_``;
             NaN for missing segments.
         """
-        tracks = self._check_predict_input(X)
+        tracks, _ = self._check_tracks(X)
         present = present_segments(tracks)
         proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan, dtype=np.float32)
         if present.any():

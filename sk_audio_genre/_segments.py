@@ -13,8 +13,8 @@ from numpy.typing import ArrayLike
 from sklearn.utils.validation import check_array
 
 
-def check_track_array(X: ArrayLike, *, estimator_name: str) -> np.ndarray:
-    """Validate ``X`` and return it as a float32 track array.
+def check_track_array(X: ArrayLike, *, estimator_name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Validate ``X`` and return it as a float32 track array, with its own shape.
 
     Accepted layouts:
 
@@ -33,6 +33,8 @@ def check_track_array(X: ArrayLike, *, estimator_name: str) -> np.ndarray:
     Returns
     -------
     tracks : ndarray of shape (n_tracks, n_segments, n_frames, n_coefficients), float32
+    input_shape : tuple of int
+        Shape of ``X`` as given.
 
     Raises
     ------
@@ -48,6 +50,7 @@ def check_track_array(X: ArrayLike, *, estimator_name: str) -> np.ndarray:
         input_name="X",
         estimator=estimator_name,
     )
+    input_shape = X.shape
     if X.ndim == 2:
         X = X[:, np.newaxis, :, np.newaxis]
     elif X.ndim == 3:
@@ -69,7 +72,7 @@ def check_track_array(X: ArrayLike, *, estimator_name: str) -> np.ndarray:
             f"{estimator_name} ignores missing segments (all values NaN, as "
             "MFCCSegmenter writes for a short file) but not partly missing ones."
         )
-    return X
+    return X, input_shape
 
 
 def present_segments(tracks: np.ndarray) -> np.ndarray:

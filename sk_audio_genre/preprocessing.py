@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
-from sklearn.utils.validation import check_is_fitted
-
-from ._segments import check_track_array
+from sklearn.utils.validation import check_array, check_is_fitted
 
 __all__ = ["SegmentScaler"]
 
@@ -16,12 +14,12 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
     """Standardise each MFCC coefficient over all frames and segments.
 
     scikit-learn's ``StandardScaler`` needs 2-D input; this scaler takes the
-    segmenter's 4-D output ``(n_tracks, n_segments, n_frames, n_mfcc)`` (or 3-D
-    ``(n_samples, n_frames, n_mfcc)``) and learns one mean and one standard
-    deviation per coefficient (the last axis) from every frame of every
-    present segment of the training tracks.  Missing (all-NaN) segments are
-    ignored in ``fit`` and stay NaN in ``transform``.  The output has the input's
-    shape; one row per track in, one row out.
+    segmenter's 4-D output ``(n_tracks, n_segments, n_frames, n_mfcc)`` (or any
+    array whose last axis holds the coefficients) and learns one mean and one
+    standard deviation per coefficient from every frame of every segment of the
+    training tracks.  NaN values (missing segments) are ignored in ``fit`` and
+    stay NaN in ``transform``.  The output has the input's shape: one row per
+    track in, one row out.  On 2-D input it is ``StandardScaler``.
 
     Parameters
     ----------
@@ -39,7 +37,7 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
         Standard deviation of each coefficient (1 where it is 0 or
         ``with_std`` is False).
     n_features_in_ : int
-        ``X.shape[1]`` in ``fit``.
+        Coefficients per frame, ``X.shape[-1]`` in ``fit``.
 
     See Also
     --------
@@ -57,8 +55,8 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
     (4, 5, 130, 13)
     >>> bool(np.isnan(Z[0, 4]).all())
     True
-    >>> np.round(np.nanmean(Z), 6), np.round(np.nanstd(Z), 2)
-    (np.float32(0.0), np.float32(1.0))
+    >>> float(np.nanmean(Z).round(6)), float(np.nanstd(Z).round(6))
+    (0.0, 1.0)
     """
 
     _parameter_constraints: dict = {"with_mean": ["boolean"], "with_std": ["boolean"]}
@@ -73,7 +71,7 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_tracks, n_segments, n_frames, n_mfcc)
-            Segment arrays (3-D and 2-D input as for the classifiers).
+            Segment arrays; the last axis holds the coefficients.
         y : None
             Ignored.
 
@@ -83,15 +81,14 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
             The fitted scaler.
         """
         self._validate_params()
-        tracks = check_track_array(X, estimator_name=type(self).__name__)
-        frames = tracks.reshape(-1, tracks.shape[-1]).astype(np.float64)
-        frames = frames[~np.isnan(frames[:, 0])]
-        if frames.size == 0:
-            raise ValueError("SegmentScaler cannot fit: every segment of X is missing (NaN).")
-        self.mean_ = frames.mean(axis=0) if self.with_mean else np.zeros(frames.shape[1])
-        std = frames.std(axis=0) if self.with_std else np.ones(frames.shape[1])
+        X = self._check_array(X)
+        frames = X.reshape(-1, X.shape[-1]).astype(np.float64)
+        if np.isnan(frames).all(axis=0).any():
+            raise ValueError("SegmentScaler cannot fit: a coefficient has only NaN values in X.")
+        self.n_features_in_ = X.shape[-1]
+        self.mean_ = np.nanmean(frames, axis=0) if self.with_mean else np.zeros(X.shape[-1])
+        std = np.nanstd(frames, axis=0) if self.with_std else np.ones(X.shape[-1])
         self.scale_ = np.where(std > 0, std, 1.0)
-        self.n_features_in_ = np.shape(X)[1]
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -104,20 +101,29 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_scaled : ndarray of the same shape as X, float32
+        X_scaled : ndarray of the same shape and float dtype as X
         """
         check_is_fitted(self)
-        tracks = check_track_array(X, estimator_name=type(self).__name__)
-        if tracks.shape[-1] != self.mean_.shape[0]:
+        X = self._check_array(X)
+        if X.shape[-1] != self.n_features_in_:
             raise ValueError(
-                f"X has {tracks.shape[-1]} coefficients per frame, but SegmentScaler was "
-                f"fitted on {self.mean_.shape[0]}."
+                f"X has {X.shape[-1]} features, but SegmentScaler is expecting "
+                f"{self.n_features_in_} features as input (coefficients per frame)."
             )
-        scaled = (tracks - self.mean_.astype(np.float32)) / self.scale_.astype(np.float32)
-        return scaled.reshape(np.shape(X))
+        return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+
+    def _check_array(self, X) -> np.ndarray:
+        return check_array(
+            X,
+            allow_nd=True,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            estimator=self,
+        )
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
