@@ -1,0 +1,60 @@
+"""Train the seed's CNN on real GTZAN tracks and classify held-out songs.
+
+    python docs/examples/quickstart.py [--data ../shared/data/gtzan] [--epochs 30]
+
+Features: MFCCSegmenter (5 segments x 130 frames x 13 MFCCs per track).
+Split: 30% of the tracks, stratified by genre, are held out whole (all five
+segments of a track are on one side).  The shipped artist-conscious lists
+cannot be used on this 78-track subset: its "train" list has no blues or
+classical track.  GTZAN repeats artists, so a random track split is still
+somewhat optimistic.  Prints held-out track accuracy and a few predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from sk_audio_genre import CNNGenreClassifier, MFCCSegmenter, SegmentScaler
+from sk_audio_genre.datasets import load_gtzan
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gtzan"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="GTZAN-style folder")
+    parser.add_argument("--epochs", type=int, default=30)
+    args = parser.parse_args()
+
+    data = load_gtzan(args.data)
+    train_paths, test_paths, train_genres, test_genres = train_test_split(
+        data.paths, data.genres, test_size=0.3, stratify=data.genres, random_state=0
+    )
+    print(f"{len(data.paths)} tracks, {len(data.target_names)} genres in {data.root}")
+    print(f"training on {len(train_paths)} tracks, testing on {len(test_paths)} held-out tracks")
+
+    pipe = Pipeline(
+        [
+            ("mfcc", MFCCSegmenter()),
+            ("scale", SegmentScaler()),
+            ("clf", CNNGenreClassifier(epochs=args.epochs, batch_norm=True, random_state=0)),
+        ]
+    )
+    start = time.perf_counter()
+    pipe.fit(train_paths, train_genres)
+    print(f"fitted in {time.perf_counter() - start:.1f} s")
+
+    predicted = pipe.predict(test_paths)
+    print(f"held-out track accuracy: {accuracy_score(test_genres, predicted):.2f}")
+    for path, truth, guess in list(zip(test_paths, test_genres, predicted))[:5]:
+        print(f"  {Path(path).name:22s} true {truth:10s} predicted {guess}")
+
+
+if __name__ == "__main__":
+    main()
