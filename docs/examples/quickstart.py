@@ -13,6 +13,7 @@ somewhat optimistic.  Prints held-out track accuracy and a few predictions.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -23,7 +24,11 @@ from sklearn.pipeline import Pipeline
 from sk_audio_genre import CNNGenreClassifier, MFCCSegmenter, SegmentScaler
 from sk_audio_genre.datasets import load_gtzan
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gtzan"
+# $SK_AUDIO_GENRE_DATA (the folder holding gtzan/), else ../shared/data beside the repo.
+DEFAULT_DATA = (
+    Path(os.environ.get("SK_AUDIO_GENRE_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+    / "gtzan"
+)
 
 
 def main() -> None:
