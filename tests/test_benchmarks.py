@@ -1,0 +1,138 @@
+"""Smoke tests of the benchmark scripts on the shared GTZAN subset (skipped without it)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+from conftest import REPO_ROOT
+
+from sk_audio_genre.datasets import load_split_lists
+
+BENCHMARKS = REPO_ROOT / "benchmarks"
+
+
+def run_script(name: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+    return result
+
+
+def test_compare_quick(shared_data, tmp_path):
+    out = tmp_path / "compare"
+    result = run_script(
+        "compare.py",
+        "--data", str(shared_data / "gtzan"),
+        "--quick", "--leaky",
+        "--max-tracks-per-genre", "4",
+        "--out", str(out),
+        timeout=600,
+    )
+    assert "MLP epoch" in result.stderr  # progress goes to stderr
+
+    report = json.loads((out / "compare.json").read_text())
+    for key in ["date", "machine", "versions", "data", "split", "settings", "features", "models",
+                "leaky", "optimisation_modes", "figures", "total_seconds"]:
+        assert key in report
+    assert report["machine"]["cpu_count"] >= 1
+    assert report["data"]["n_tracks"] == 40
+    assert report["split"]["n_train"] + report["split"]["n_test"] == 40
+    assert set(report["models"]) == {"MLP", "CNN", "LSTM", "LogisticRegression", "SVC (RBF)"}
+    for name in ["MLP", "CNN", "LSTM"]:
+        model = report["models"][name]
+        for key in ["track_accuracy", "macro_f1", "segment_accuracy", "fit_seconds",
+                    "predict_ms_per_track", "n_params"]:
+            assert model[key] is not None, (name, key)
+        assert 0.0 <= model["track_accuracy"] <= 1.0
+        assert model["n_params"] > 0
+        assert len(model["history"]["loss"]) == report["settings"]["epochs"]
+    assert 0.0 <= report["leaky"]["segment_accuracy_leaky"] <= 1.0
+    modes = report["optimisation_modes"]["modes"]
+    assert [m["batch_size"] for m in modes] == ["full", 32, 1]
+    assert all(len(m["epoch_seconds"]) == len(m["loss"]) for m in modes)
+
+    assert report["figures"]
+    for figure in report["figures"]:
+        assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (out / "compare.md").read_text()
+    assert "| MLP |" in markdown and "Leak" in markdown and "Optimisation modes" in markdown
+
+
+def load_compare():
+    """benchmarks/compare.py as a module (it imports no TensorFlow at import time)."""
+    spec = importlib.util.spec_from_file_location("compare", BENCHMARKS / "compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def split_args(split: str) -> argparse.Namespace:
+    return argparse.Namespace(split=split, test_size=0.3, seed=0, data="<data>")
+
+
+def test_fault_filtered_split_on_shared_data(shared_data):
+    """The 78-track subset has one test-list track: train on the train list, test on the valid list."""
+    compare = load_compare()
+    _, _, genres, track_ids = compare.load_tracks(shared_data / "gtzan", None)
+    train, test, split = compare.split_tracks(track_ids, genres, split_args("fault-filtered"))
+    masks = load_split_lists()
+    assert split["protocol"] == "train -> valid"
+    assert "trained on the train list, tested on the valid list, artist-disjoint" in split["description"]
+    assert all(track_id in masks["train"] for track_id in track_ids[train])
+    assert all(track_id in masks["valid"] for track_id in track_ids[test])
+    assert split["genres_not_in_train"] == sorted(set(genres[test]) - set(genres[train]))
+
+
+def test_fault_filtered_split_uses_test_list_when_it_is_large_enough():
+    compare = load_compare()
+    lists = load_split_lists()
+    track_ids = []
+    for genre in ["jazz", "rock"]:
+        for name in ["train", "valid", "test"]:
+            track_ids += sorted(i for i in lists[name] if i.startswith(genre + "."))[:2]
+    track_ids = np.array(track_ids)
+    genres = np.array([i.split(".")[0] for i in track_ids])
+    train, test, split = compare.split_tracks(track_ids, genres, split_args("fault-filtered"))
+    assert split["protocol"] == "train+valid -> test"
+    assert sorted(track_ids[test]) == sorted(i for i in track_ids if i in lists["test"])
+    assert len(train) == 8 and split["genres_not_in_train"] == []
+
+
+def test_stratified_split_keeps_tracks_whole():
+    compare = load_compare()
+    genres = np.repeat(["blues", "jazz", "rock"], 10)
+    track_ids = np.array([f"{g}.{i:05d}" for i, g in enumerate(genres)])
+    train, test, split = compare.split_tracks(track_ids, genres, split_args("stratified"))
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 30
+    assert split["test_per_genre"] == {"blues": 3, "jazz": 3, "rock": 3}
+
+
+def test_extract_speed_limit(shared_data, tmp_path):
+    out = tmp_path / "speed"
+    result = run_script(
+        "extract_speed.py",
+        "--data", str(shared_data / "gtzan"),
+        "--limit", "3", "--repeats", "1", "--n-jobs", "1", "2",
+        "--out", str(out),
+        timeout=300,
+    )
+    assert "features equal within 0.0001: True" in result.stdout
+    report = json.loads((out / "extract_speed.json").read_text())
+    assert report["n_tracks"] == 3
+    assert report["features_equal"] is True
+    assert set(report["methods"]) >= {"seed reference", "MFCCSegmenter(n_jobs=1)", "MFCCSegmenter(n_jobs=2)"}
+    for figures in report["methods"].values():
+        assert figures["shape"] == [3, 5, 130, 13]
+        assert figures["max_abs_diff"] <= 1e-4
+        assert figures["tracks_per_second"] > 0
+    assert (out / "extract_speed.md").read_text().startswith("# Feature extraction speed")
