@@ -30,6 +30,10 @@ _LAZY = {
     "LSTMGenreClassifier": "classifiers",
     "datasets": "datasets",
     "networks": "networks",
+    "pretrained": "pretrained",
+    "load_pretrained": "pretrained",
+    "load_pipeline": "pretrained",
+    "save_pipeline": "pretrained",
 }
 
 __all__ = [
@@ -39,7 +43,11 @@ __all__ = [
     "MLPGenreClassifier",
     "SegmentScaler",
     "datasets",
+    "load_pipeline",
+    "load_pretrained",
     "networks",
+    "pretrained",
+    "save_pipeline",
 ]
 
 

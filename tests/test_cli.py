@@ -1,0 +1,221 @@
+"""The sk-audio-genre command line, driven as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import soundfile as sf
+
+from conftest import tone
+
+SR = 22050
+
+
+def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """``python -m sk_audio_genre ARGS``; stdout and stderr as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "sk_audio_genre", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help_is_fast_and_does_not_import_tensorflow():
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from sk_audio_genre.cli import main\n"
+         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "predict" in result.stdout and "examples:" in result.stdout
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("command", ["predict", "train", "evaluate"])
+def test_every_command_has_help_with_examples(command):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert f"sk-audio-genre {command}" in result.stdout
+    assert "examples:" in result.stdout
+
+
+def test_console_script_is_installed():
+    script = shutil.which("sk-audio-genre")
+    if script is None:
+        pytest.skip("sk-audio-genre is not on PATH (pip install -e . installs it)")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith("sk-audio-genre ")
+
+
+def test_usage_errors_exit_2():
+    assert run().returncode == 2
+    assert run("predict").returncode == 2
+    result = run("predict", "x.wav", "--offset", "middle")
+    assert result.returncode == 2 and "--offset" in result.stderr
+
+
+def test_missing_paths_fail_clearly(tmp_path):
+    result = run("predict", tmp_path / "nope.wav", tmp_path)
+    assert result.returncode == 1
+    assert "nope.wav: no such file or folder" in result.stderr
+    assert "folder holds no audio files" in result.stderr
+    assert "no audio files to classify" in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_model_fails_clearly(tmp_path):
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tone(1.0), SR)
+    result = run("predict", audio, "--model", tmp_path / "missing_model")
+    assert result.returncode == 1
+    assert "not found" in result.stderr
+    bad = tmp_path / "bad_model"
+    bad.mkdir()
+    (bad / "pipeline.json").write_text('{"format": "other"}')
+    result = run("predict", audio, "--model", bad)
+    assert result.returncode == 1
+    assert "not a valid model file" in result.stderr
+
+
+# ------------------------------------------------------------- pretrained model, real files
+
+
+@pytest.fixture(scope="module")
+def music_dir(gtzan_root, tmp_path_factory):
+    """Two real GTZAN tracks (one .au, one as FLAC), a corrupt file and a text file in a tree."""
+    root = tmp_path_factory.mktemp("music")
+    (root / "album" / "disc 1").mkdir(parents=True)
+    shutil.copy(next((gtzan_root / "pop").glob("pop.00000.*")), root / "album" / "pop.au")
+    samples, sr = sf.read(next((gtzan_root / "metal").glob("metal.00001.*")))
+    sf.write(root / "album" / "disc 1" / "metal.flac", samples, sr)
+    (root / "album" / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + bytes(64))
+    (root / "album" / "notes.txt").write_text("not audio, and not listed")
+    return root
+
+
+def test_predict_text_with_a_corrupt_file_among_good_ones(music_dir):
+    result = run("predict", music_dir)
+    assert result.returncode == 1  # one file failed
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2  # both good files are still classified
+    for line in lines:
+        path, genre, probability, *rest = line.split("\t")
+        assert os.path.exists(path) and genre
+        assert 0 < float(probability) <= 1
+        assert rest and rest[0].startswith("(") and rest[0].count(",") == 1  # next two genres
+    assert "broken.wav" in result.stderr and "notes.txt" not in result.stderr + result.stdout
+    assert "1 of 3 paths failed" in result.stderr
+
+
+def test_predict_json_and_csv_parse(music_dir):
+    files = [music_dir / "album" / "pop.au", music_dir / "album" / "disc 1" / "metal.flac"]
+    result = run("predict", *files, "--format", "json", "--offset", "0")
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert [r["path"] for r in records] == [str(f) for f in files]
+    for record in records:
+        assert len(record["top"]) == 3
+        assert record["top"][0] == {"genre": record["genre"], "probability": record["probability"]}
+        probabilities = [t["probability"] for t in record["top"]]
+        assert probabilities == sorted(probabilities, reverse=True)
+
+    result = run("predict", *files, "--format", "csv", "--top", "2", "--offset", "0")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == ["path", "genre", "probability", "genre_2", "probability_2"]
+    assert [r["genre"] for r in rows] == [r["genre"] for r in records]
+    assert all(float(r["probability"]) >= float(r["probability_2"]) for r in rows)
+
+
+def test_progress_bar_only_on_stderr_for_many_files(music_dir, tmp_path, monkeypatch):
+    from sk_audio_genre import cli
+
+    monkeypatch.setattr(cli, "PROGRESS_MIN_FILES", 1)
+    files = [music_dir / "album" / "pop.au", music_dir / "album" / "disc 1" / "metal.flac"]
+    err, out = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(["predict", *map(str, files), "--format", "csv"]) == 0
+    assert "[" in err.getvalue() and "2/2 files" in err.getvalue()
+    assert "files" not in out.getvalue().split("\n", 1)[1]
+    assert len(out.getvalue().splitlines()) == 3
+
+
+def test_evaluate_pretrained_on_real_tracks(music_dir, tmp_path):
+    data = tmp_path / "data"
+    (data / "pop").mkdir(parents=True)
+    (data / "metal").mkdir()
+    shutil.copy(music_dir / "album" / "pop.au", data / "pop" / "pop.00000.au")
+    shutil.copy(music_dir / "album" / "disc 1" / "metal.flac", data / "metal" / "metal.00001.flac")
+    png = tmp_path / "cm.png"
+    result = run("evaluate", "pretrained", data, "--confusion-png", png)
+    assert result.returncode == 0, result.stderr
+    assert "accuracy:" in result.stdout and "precision" in result.stdout
+    assert "confusion matrix" in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------- train + evaluate round trip
+
+
+@pytest.fixture(scope="module")
+def long_tones_dir(tmp_path_factory):
+    """A GTZAN-style folder of 30 s synthetic tracks, 3 per genre, 2 genres."""
+    root = tmp_path_factory.mktemp("long_tones")
+    for i in range(3):
+        for genre, freq, noise in (("low", 200.0, 0.0), ("high", 3500.0, 0.3)):
+            path = root / genre / f"{genre}.{i:05d}.wav"
+            path.parent.mkdir(exist_ok=True)
+            sf.write(path, tone(30.5, freq=freq + 30 * i, noise=noise, seed=i), SR)
+    return root
+
+
+def test_train_then_evaluate_round_trip(long_tones_dir, tmp_path):
+    out = tmp_path / "model_dir"
+    result = run(
+        "train", long_tones_dir, "--model", "mlp", "--out", out, "--epochs", "3",
+        "--learning-rate", "0.01", "--random-state", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "saved to" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["clf.weights.h5", "pipeline.json"]
+
+    result = run("evaluate", out, long_tones_dir)
+    assert result.returncode == 0, result.stderr
+    accuracy = float(result.stdout.split("accuracy: ")[1].split()[0])
+    assert accuracy == 1.0, result.stdout  # two trivially separable "genres"
+
+    result = run("predict", long_tones_dir / "low", "--model", out, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert {r["genre"] for r in json.loads(result.stdout)} == {"low"}
+
+
+def test_train_to_joblib_and_predict_with_it(long_tones_dir, tmp_path):
+    out = tmp_path / "model.joblib"
+    result = run(
+        "train", long_tones_dir, "--model", "cnn", "--out", out, "--epochs", "1", "--no-scale",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "joblib" in result.stdout and out.is_file()
+    result = run("predict", long_tones_dir, "--model", out, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 6
+
+
+def test_train_refuses_a_folder_without_genres(tmp_path):
+    result = run("train", tmp_path, "--out", tmp_path / "m")
+    assert result.returncode == 1
+    assert "sk-audio-genre train: error:" in result.stderr
