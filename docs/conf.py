@@ -7,14 +7,13 @@ Build (warnings are errors)::
 The API pages are generated from the package's numpydoc docstrings by
 ``sphinx.ext.autosummary`` into ``docs/generated/``.  At build time
 ``_bench.py`` renders the benchmark results in ``docs/_static/benchmarks/``
-as reST into ``docs/_generated/``, and this file lists there the pages that
-no toctree names yet.  Both folders are ignored by git (``docs/.gitignore``).
+as reST into ``docs/_generated/``.  Both folders are ignored by git
+(``docs/.gitignore``).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -70,20 +69,6 @@ DOCUMENTED_METHODS = [
 ]
 autosummary_context = {"documented_methods": DOCUMENTED_METHODS}
 
-# A word ending in "_" is a hyperlink reference in reST ("n_frames_" ->
-# 'Unknown target name: "n_frames"').  Numpydoc type lines such as
-# "ndarray of shape (n_files, n_frames_, n_mfcc)" are plain reST, so such
-# words are escaped in shape specifications before numpydoc renders them.
-_TRAILING_UNDERSCORE = re.compile(r"(?<![\\\w`])([A-Za-z]\w*[A-Za-z0-9])_(?=[,)])")
-
-
-def _escape_trailing_underscores(app, what, name, obj, options, lines):
-    for i, line in enumerate(lines):
-        text = line.strip()
-        if "of shape (" in text and "`" not in text and not text.startswith((">>>", "...")):
-            lines[i] = _TRAILING_UNDERSCORE.sub(r"\1\\_", line)
-
-
 # -- numpydoc --------------------------------------------------------------------
 
 numpydoc_show_class_members = False  # the class template lists the methods
@@ -92,45 +77,6 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
-
-# -- pages added by others ------------------------------------------------------
-
-
-def _write_other_pages_toctree() -> None:
-    """List top-level pages that no toctree in index.rst names in ``_generated/``.
-
-    ``index.rst`` includes the file, so a page added to ``docs/`` (a model card,
-    a scaling guide) appears under "More" until it is placed in a toctree,
-    instead of failing the ``-W`` build with "document isn't included in any
-    toctree".  Pages marked ``:orphan:`` are left out; with no page to list,
-    the file is empty.
-    """
-    listed, in_toctree = set(), False
-    for line in (HERE / "index.rst").read_text(encoding="utf-8").splitlines():
-        if line.startswith(".. toctree::"):
-            in_toctree = True
-        elif in_toctree and line and not line.startswith(" "):
-            in_toctree = False
-        elif in_toctree and line.strip() and not line.strip().startswith(":"):
-            listed.add(line.strip())
-    others = sorted(
-        page.stem
-        for page in HERE.glob("*.rst")
-        if page.stem != "index"
-        and page.stem not in listed
-        and ":orphan:" not in page.read_text(encoding="utf-8")[:200]  # wants no toctree
-    )
-    text = ""
-    if others:
-        entries = "".join(f"   {name}\n" for name in others)
-        text = f".. toctree::\n   :maxdepth: 2\n   :caption: More\n\n{entries}"
-    target = HERE / "_generated" / "other_pages.rst"
-    target.parent.mkdir(exist_ok=True)
-    if not target.is_file() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
-
-
-_write_other_pages_toctree()
 
 # -- HTML -------------------------------------------------------------------------
 
@@ -144,7 +90,3 @@ html_theme_options = {
 html_static_path = ["_static"] if (HERE / "_static").is_dir() else []
 html_show_sourcelink = False
 
-
-def setup(app):
-    # Before numpydoc (priority 500) turns the sections into reST.
-    app.connect("autodoc-process-docstring", _escape_trailing_underscores, priority=400)

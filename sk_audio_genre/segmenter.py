@@ -60,7 +60,8 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         warns once.
     n_jobs : int, default=None
         Files processed in parallel with joblib; ``None`` means 1 unless in a
-        ``joblib.parallel_config`` context, ``-1`` means all processors.
+        ``joblib.parallel_config`` context, ``-1`` means all processors (or, under
+        the ``"dask"`` backend, all threads of the cluster's workers).
     verbose : int, default=0
         Progress messages from joblib when greater than 0.
 
@@ -92,6 +93,12 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
     ``librosa.to_mono`` and resampled with ``librosa.resample`` when its rate differs
     from ``sr``; with resampling the window is cut in the file's own rate first, so its
     edges can differ slightly from resampling the whole file.
+
+    With ``n_jobs``, each joblib worker (a process, or a Dask worker under
+    ``joblib.parallel_config(backend="dask")``) decodes its own files and sends back
+    only their features (about 34 kB per file with the defaults); they are written
+    into the output as they arrive, so the parent never holds audio, and its memory
+    is the output array plus a few results in flight.
 
     The mel spectrograms of a file's segments are computed in one batch, but the
     decibel conversion (``power_to_db`` with ``top_db=80``) is applied per segment, as
@@ -195,7 +202,7 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_files, n_segments, n_frames_, n_mfcc), dtype float32
+        ndarray of shape (n_files, n_segments, n_frames, n_mfcc), dtype float32
             One row per path, in order; unfilled segments and (with
             ``on_error="nan"``) bad files are NaN.
 
@@ -212,14 +219,13 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         self._handle_errors(errors, stage="checking the files")
 
         jobs = [(i, plan) for i, plan in enumerate(plans) if plan is not None]
-        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+        out = np.full((len(paths), *spec.feature_shape), np.nan, dtype=np.float32)
+        results = _parallel(self.n_jobs, self.verbose)(
             delayed(extract_or_reason)(plan, spec) for _, plan in jobs
         )
-
-        out = np.full((len(paths), *spec.feature_shape), np.nan, dtype=np.float32)
         decode_errors: dict[int, str] = {}
         short: list[tuple[str, int]] = []
-        for (i, plan), (features, n_filled, reason) in zip(jobs, results):
+        for (i, plan), (features, n_filled, reason) in zip(jobs, results, strict=True):
             if features is None:
                 decode_errors[i] = reason
                 continue
@@ -280,6 +286,22 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+def _parallel(n_jobs: int | None, verbose: int) -> Parallel:
+    """A joblib ``Parallel`` that yields each file's features, in order, as they arrive.
+
+    Results are written into the preallocated output one by one instead of first being
+    collected in a list of every file's array, so the parent holds the output and a few
+    in-flight results, not the features twice.  Backends that cannot yield results
+    (joblib's ``"multiprocessing"``) fall back to returning the list.
+    """
+    try:
+        return Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator")
+    except ValueError as exc:
+        if "return_as" not in str(exc):
+            raise
+        return Parallel(n_jobs=n_jobs, verbose=verbose)
 
 
 def _probe_all(
