@@ -32,11 +32,9 @@ Writes to ``--out``: ``compare.json``, ``compare.md``, ``confusion_<model>.png``
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import math
 import os
-import platform
 import sys
 import time
 
@@ -61,6 +59,7 @@ from sk_audio_genre import (  # noqa: E402
     SegmentScaler,
 )
 from sk_audio_genre.datasets import fault_filtered_split, load_gtzan  # noqa: E402
+from _report import machine_info, versions  # noqa: E402  (benchmarks/, beside this script)
 
 import keras  # noqa: E402  (after sk_audio_genre, which quiets TensorFlow's start-up logs)
 
@@ -421,28 +420,6 @@ def plot_optimisation_modes(path, opt):
 
 
 # ----------------------------------------------------------------------------- report
-
-def machine_info():
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
-
-
-def versions():
-    found = {}
-    for package in ["sk-audio-genre", "numpy", "scikit-learn", "scikeras", "keras", "tensorflow",
-                    "tensorflow-cpu", "librosa", "matplotlib"]:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return found
-
 
 def fmt(value, pattern):
     return "n/a" if value is None else format(value, pattern)

@@ -26,19 +26,17 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 
 import librosa
 import numpy as np
-import sklearn
 from threadpoolctl import threadpool_limits
 
-import sk_audio_genre
 from sk_audio_genre import MFCCSegmenter
 from sk_audio_genre.datasets import load_gtzan
+from _report import machine_info, versions  # benchmarks/, beside this script
 
 # The seed's settings: 30 s tracks, 5 segments, 13 MFCCs, n_fft 2048, hop 1024.
 SAMPLE_RATE = 22050
@@ -140,22 +138,6 @@ def measure(methods, paths, repeats, atol):
 
 
 # ----------------------------------------------------------------------------- reporting
-
-def machine_info():
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
-
-
-def versions():
-    return {"sk_audio_genre": sk_audio_genre.__version__, "numpy": np.__version__,
-            "librosa": librosa.__version__, "scikit-learn": sklearn.__version__}
-
 
 def fmt_load(load):
     return "n/a" if load is None else f"{load[0]:.1f}"

@@ -75,3 +75,30 @@ def write_audio(tmp_path):
         return path
 
     return _write
+
+
+#: Genres of the synthetic tone files (one pitch per genre).
+TONE_GENRES = ("blues", "metal", "jazz")
+#: Short segments keep synthetic tests fast: 0.5 s at 8 kHz, 256-sample hops -> 16 frames.
+SMALL_SEGMENTER = {
+    "sr": 8000,
+    "n_segments": 2,
+    "segment_duration": 0.5,
+    "n_fft": 512,
+    "hop_length": 256,
+}
+
+
+@pytest.fixture(scope="session")
+def tone_files(tmp_path_factory):
+    """Four 1 s files per genre in ``TONE_GENRES``: a pitch per genre, with a little noise."""
+    folder = tmp_path_factory.mktemp("tones")
+    paths, labels = [], []
+    for k, genre in enumerate(TONE_GENRES):
+        for i in range(4):
+            samples = tone(1.0, freq=220.0 * (k + 1) * (1 + 0.03 * i), sr=8000, noise=0.05, seed=i)
+            path = folder / f"{genre}.{i:05d}.wav"
+            sf.write(path, samples, 8000)
+            paths.append(str(path))
+            labels.append(genre)
+    return np.array(paths), np.array(labels)

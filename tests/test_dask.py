@@ -25,29 +25,11 @@ from sklearn.model_selection import GridSearchCV, ParameterGrid  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 
-from conftest import tone  # noqa: E402
+from conftest import SMALL_SEGMENTER, TONE_GENRES  # noqa: E402
 from sk_audio_genre import CNNGenreClassifier, MFCCSegmenter, SegmentScaler  # noqa: E402
 
-GENRES = ("blues", "metal", "jazz")
-# Short segments keep the test fast: 0.5 s at 8 kHz, 256-sample hops -> 16 frames.
-SEGMENTER = {"sr": 8000, "n_segments": 2, "segment_duration": 0.5, "n_fft": 512, "hop_length": 256}
-
-
-@pytest.fixture(scope="module")
-def audio_files(tmp_path_factory):
-    """Four 1 s files per genre: a tone per genre, with a little noise."""
-    import soundfile as sf
-
-    folder = tmp_path_factory.mktemp("audio")
-    paths, labels = [], []
-    for k, genre in enumerate(GENRES):
-        for i in range(4):
-            samples = tone(1.0, freq=220.0 * (k + 1) * (1 + 0.03 * i), sr=8000, noise=0.05, seed=i)
-            path = folder / f"{genre}.{i:05d}.wav"
-            sf.write(path, samples, 8000)
-            paths.append(str(path))
-            labels.append(genre)
-    return np.array(paths), np.array(labels)
+GENRES = TONE_GENRES
+SEGMENTER = SMALL_SEGMENTER
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +59,8 @@ def _workers_that_ran(client, stream, function: str) -> set[str]:
     return workers
 
 
-def test_segmenter_extracts_on_the_workers_and_matches_the_local_run(client, audio_files):
-    paths, _ = audio_files
+def test_segmenter_extracts_on_the_workers_and_matches_the_local_run(client, tone_files):
+    paths, _ = tone_files
     local = MFCCSegmenter(**SEGMENTER, n_jobs=1).fit_transform(paths)
     with get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
         remote = MFCCSegmenter(**SEGMENTER, n_jobs=-1).fit_transform(paths)
@@ -98,8 +80,8 @@ def _deterministic_pipeline() -> Pipeline:
     )
 
 
-def test_search_over_a_deterministic_pipeline_equals_the_local_search(client, audio_files):
-    paths, labels = audio_files
+def test_search_over_a_deterministic_pipeline_equals_the_local_search(client, tone_files):
+    paths, labels = tone_files
     grid = {"clf__C": [0.01, 1.0], "mfcc__n_mfcc": [13, 20]}
     local = GridSearchCV(_deterministic_pipeline(), grid, cv=2).fit(paths, labels)
     with get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
@@ -113,12 +95,12 @@ def test_search_over_a_deterministic_pipeline_equals_the_local_search(client, au
     assert remote.best_params_ == local.best_params_
 
 
-def test_cnn_search_with_cached_features_runs_on_the_workers(client, audio_files, tmp_path):
+def test_cnn_search_with_cached_features_runs_on_the_workers(client, tone_files, tmp_path):
     # Scores are not compared with a local run: scikeras seeds a fit through process-wide
     # generators (Python's ``random`` among them), and a Dask worker's event-loop thread
     # draws from ``random`` too (heartbeat jitter), so a seeded fit on a worker can start
     # from other weights.  Loky workers (GridSearchCV(n_jobs=2)) reproduce local scores.
-    paths, labels = audio_files
+    paths, labels = tone_files
     pipe = Pipeline(
         [
             ("mfcc", MFCCSegmenter(**SEGMENTER)),

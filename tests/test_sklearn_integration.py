@@ -16,7 +16,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import tone
+from conftest import SMALL_SEGMENTER, TONE_GENRES
 from sk_audio_genre import (
     CNNGenreClassifier,
     LSTMGenreClassifier,
@@ -25,26 +25,8 @@ from sk_audio_genre import (
     SegmentScaler,
 )
 
-GENRES = ("blues", "metal", "jazz")
-# Short segments keep synthetic tests fast: 0.5 s at 8 kHz, 256-sample hops -> 16 frames.
-SEGMENTER = {"sr": 8000, "n_segments": 2, "segment_duration": 0.5, "n_fft": 512, "hop_length": 256}
-
-
-@pytest.fixture(scope="module")
-def audio_files(tmp_path_factory):
-    """Four 1 s files per genre: a tone per genre, with a little noise."""
-    import soundfile as sf
-
-    folder = tmp_path_factory.mktemp("audio")
-    paths, labels = [], []
-    for k, genre in enumerate(GENRES):
-        for i in range(4):
-            samples = tone(1.0, freq=220.0 * (k + 1) * (1 + 0.03 * i), sr=8000, noise=0.05, seed=i)
-            path = folder / f"{genre}.{i:05d}.wav"
-            sf.write(path, samples, 8000)
-            paths.append(str(path))
-            labels.append(genre)
-    return np.array(paths), np.array(labels)
+GENRES = TONE_GENRES
+SEGMENTER = SMALL_SEGMENTER
 
 
 def _pipeline(**clf_params):
@@ -54,8 +36,8 @@ def _pipeline(**clf_params):
     return Pipeline([("mfcc", MFCCSegmenter(**SEGMENTER)), ("clf", clf)])
 
 
-def test_pipeline_fits_on_paths_and_predicts_genre_names(audio_files):
-    paths, labels = audio_files
+def test_pipeline_fits_on_paths_and_predicts_genre_names(tone_files):
+    paths, labels = tone_files
     pipe = _pipeline().fit(paths, labels)
     pred = pipe.predict(paths[:3])
     assert pred.shape == (3,) and set(pred) <= set(GENRES)
@@ -63,8 +45,8 @@ def test_pipeline_fits_on_paths_and_predicts_genre_names(audio_files):
     assert is_classifier(pipe)
 
 
-def test_make_pipeline_form(audio_files):
-    paths, labels = audio_files
+def test_make_pipeline_form(tone_files):
+    paths, labels = tone_files
     pipe = make_pipeline(MFCCSegmenter(**SEGMENTER), SegmentScaler(), MLPGenreClassifier(epochs=1))
     assert [name for name, _ in pipe.steps] == ["mfccsegmenter", "segmentscaler", "mlpgenreclassifier"]
     assert pipe.fit(paths, labels).predict(paths).shape == (len(paths),)
@@ -90,13 +72,13 @@ def test_clone_keeps_every_parameter(cls):
     assert params == clf.get_params()
 
 
-def test_cv_on_a_pipeline_is_stratified(audio_files):
-    _, labels = audio_files
+def test_cv_on_a_pipeline_is_stratified(tone_files):
+    _, labels = tone_files
     assert isinstance(check_cv(3, labels, classifier=is_classifier(_pipeline())), StratifiedKFold)
 
 
-def test_grid_search_over_learning_rate_changes_the_model(audio_files):
-    paths, labels = audio_files
+def test_grid_search_over_learning_rate_changes_the_model(tone_files):
+    paths, labels = tone_files
     search = GridSearchCV(
         _pipeline(epochs=3), {"clf__learning_rate": [1e-5, 1e-2]}, cv=2, refit=True
     ).fit(paths, labels)
@@ -110,16 +92,16 @@ def test_grid_search_over_learning_rate_changes_the_model(audio_files):
     assert float(best.model_.optimizer.learning_rate) == pytest.approx(search.best_params_["clf__learning_rate"])
 
 
-def test_cross_val_score_and_cross_validate(audio_files):
-    paths, labels = audio_files
+def test_cross_val_score_and_cross_validate(tone_files):
+    paths, labels = tone_files
     scores = cross_val_score(_pipeline(), paths, labels, cv=2)
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
     result = cross_validate(_pipeline(), paths, labels, cv=2, scoring=["accuracy", "f1_macro"])
     assert set(result) >= {"test_accuracy", "test_f1_macro", "fit_time"}
 
 
-def test_joblib_round_trip_gives_identical_predictions(audio_files, tmp_path):
-    paths, labels = audio_files
+def test_joblib_round_trip_gives_identical_predictions(tone_files, tmp_path):
+    paths, labels = tone_files
     pipe = _pipeline().fit(paths, labels)
     before = pipe.predict_proba(paths)
     joblib.dump(pipe, tmp_path / "genre.joblib")
@@ -128,10 +110,10 @@ def test_joblib_round_trip_gives_identical_predictions(audio_files, tmp_path):
     np.testing.assert_array_equal(loaded.predict(paths), pipe.predict(paths))
 
 
-def test_pipeline_memory_caches_the_features(audio_files, tmp_path, monkeypatch):
+def test_pipeline_memory_caches_the_features(tone_files, tmp_path, monkeypatch):
     from sk_audio_genre import _audio
 
-    paths, labels = audio_files
+    paths, labels = tone_files
     calls = []
     original = _audio.segments_mfcc
 
