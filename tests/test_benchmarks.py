@@ -70,6 +70,8 @@ def test_compare_quick(shared_data, tmp_path):
 
 def load_compare():
     """benchmarks/compare.py as a module (it imports no TensorFlow at import time)."""
+    if str(BENCHMARKS) not in sys.path:  # as when run as a script: _report.py sits beside it
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location("compare", BENCHMARKS / "compare.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
