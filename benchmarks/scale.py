@@ -35,7 +35,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,8 @@ try:
     import resource
 except ImportError:  # Windows
     resource = None
+
+from _report import machine_info, versions  # benchmarks/, beside this script
 
 MIB = 2**20
 SEARCH_MODES = [  # (label, n_jobs, TF_NUM_INTRAOP_THREADS or None)
@@ -271,28 +272,6 @@ def run_child(task):
 
 
 # ----------------------------------------------------------------------------- reporting
-
-def machine_info():
-    return {
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-    }
-
-
-def versions():
-    """Installed versions, read from package metadata (nothing is imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in ("sk-audio-genre", "numpy", "librosa", "scikit-learn", "joblib", "dask",
-                 "distributed", "tensorflow-cpu", "tensorflow", "keras", "scikeras"):
-        with contextlib.suppress(PackageNotFoundError):
-            found[name] = version(name)
-    return found
-
 
 def fmt(value, pattern, missing="n/a"):
     return missing if value is None else format(value, pattern)
