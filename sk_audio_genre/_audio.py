@@ -10,10 +10,10 @@ files can report every bad file before any feature is computed:
 2. :func:`extract_file` decodes that window once, cuts it into segments and computes
    the MFCC of every segment with :func:`segments_mfcc`.
 
-:func:`segments_mfcc` batches the mel spectrogram of all segments of a file (the STFT and
-the mel filter bank treat rows independently) but applies the decibel conversion and its
-``top_db`` floor per segment, so each segment's MFCC equals
-``librosa.feature.mfcc(y=segment, ...)`` computed on that segment alone.
+:func:`segments_mfcc` computes the MFCCs of all segments of a file together but applies
+the decibel conversion and its ``top_db`` floor per segment, so each segment's MFCC equals
+``librosa.feature.mfcc(y=segment, ...)`` computed on that segment alone (up to float32
+rounding).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from __future__ import annotations
 import functools
 import math
 import os
+import struct
 from dataclasses import dataclass
 
 import librosa
 import numpy as np
 import scipy.fft
+import scipy.sparse
 import soundfile as sf
-from threadpoolctl import ThreadpoolController
 
 #: ``librosa.power_to_db`` settings used by ``librosa.feature.mfcc``.
 AMIN = 1e-10
@@ -86,6 +87,8 @@ class FilePlan:
     start: int
     stop: int
     n_complete: int
+    format: str = ""
+    subtype: str = ""
 
 
 def n_frames_for(n_samples: int, n_fft: int, hop_length: int) -> int:
@@ -175,7 +178,7 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
     )
     if n_complete == 0:
         raise AudioFileError(path, _describe_shortfall(stop - start, info.samplerate, spec))
-    return FilePlan(path, info.samplerate, start, stop, n_complete)
+    return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype)
 
 
 def _short_error(exc: BaseException) -> str:
@@ -190,14 +193,55 @@ def load_window(plan: FilePlan, sr: int) -> np.ndarray:
     Stereo is averaged to mono with ``librosa.to_mono``; other rates are resampled with
     ``librosa.resample`` (its default ``soxr_hq``).
     """
-    with sf.SoundFile(plan.path) as f:
-        if plan.start:
-            f.seek(plan.start)
-        y = f.read(frames=plan.stop - plan.start, dtype="float32", always_2d=True).T
+    y = _read_au_pcm16(plan) if (plan.format, plan.subtype) == ("AU", "PCM_16") else None
+    if y is None:
+        y = _read_with_libsndfile(plan)
     y = librosa.to_mono(y) if y.shape[0] > 1 else y[0]
     if plan.samplerate != sr and y.size:
         y = librosa.resample(y, orig_sr=plan.samplerate, target_sr=sr)
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _read_with_libsndfile(plan: FilePlan) -> np.ndarray:
+    """The planned window as float32 ``(channels, frames)``, decoded by libsndfile."""
+    with sf.SoundFile(plan.path) as f:
+        if plan.start:
+            f.seek(plan.start)
+        frames = plan.stop - plan.start
+        if plan.subtype == "PCM_16":
+            # libsndfile's own float conversion is sample / 32768; numpy does the same
+            # (exactly: a power of two) several times faster.
+            return _pcm16_to_float32(f.read(frames=frames, dtype="int16", always_2d=True).T)
+        return f.read(frames=frames, dtype="float32", always_2d=True).T
+
+
+def _read_au_pcm16(plan: FilePlan) -> np.ndarray | None:
+    """The planned window of a 16-bit Sun/NeXT ``.au`` file (GTZAN's own format), read by numpy.
+
+    libsndfile byte-swaps big-endian samples in small chunks and takes several times
+    longer; the samples are the same.  ``None`` when the header is not the plain
+    big-endian layout or the file ends early, so that libsndfile decodes (and reports).
+    """
+    with open(plan.path, "rb") as f:
+        header = f.read(24)
+        if len(header) < 24 or header[:4] != b".snd":
+            return None
+        data_offset, _, encoding, _, channels = struct.unpack(">5I", header[4:24])
+        if encoding != 3 or channels == 0:  # 3: 16-bit linear PCM
+            return None
+        count = (plan.stop - plan.start) * channels
+        f.seek(data_offset + plan.start * channels * 2)
+        samples = np.fromfile(f, dtype=">i2", count=count)
+    if samples.size != count:
+        return None
+    return _pcm16_to_float32(samples.reshape(-1, channels).T)
+
+
+def _pcm16_to_float32(samples: np.ndarray) -> np.ndarray:
+    """16-bit samples as float32 in [-1, 1), exactly as libsndfile converts them."""
+    y = samples.astype(np.float32)
+    y *= np.float32(1 / 32768)
+    return y
 
 
 def split_segments(y: np.ndarray, spec: SegmentSpec) -> np.ndarray:
@@ -209,6 +253,8 @@ def split_segments(y: np.ndarray, spec: SegmentSpec) -> np.ndarray:
     """
     y = y[: spec.window_length]
     n_complete = count_complete_segments(y.size, spec)
+    if y.size >= n_complete * spec.segment_length:  # no padding needed: a view
+        return y[: n_complete * spec.segment_length].reshape(n_complete, spec.segment_length)
     rows = np.zeros((n_complete, spec.segment_length), dtype=np.float32)
     for i in range(n_complete):
         piece = y[i * spec.segment_length : (i + 1) * spec.segment_length]
@@ -228,44 +274,66 @@ def power_to_db_per_row(S: np.ndarray, *, amin: float = AMIN, top_db: float = TO
     return np.maximum(log_spec, floor)
 
 
+#: STFT frames processed together: with n_fft=2048 a block's buffers take about 0.5 MB,
+#: which stays in a core's L2 cache (measured fastest of 8-130 frames, alone and in pairs).
+_FRAMES_PER_BLOCK = 16
+
+
 @functools.lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int) -> np.ndarray:
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft)
-    basis.setflags(write=False)
-    return basis
+def _mel_projection(sr: int, n_fft: int) -> scipy.sparse.csr_array:
+    """librosa's mel filter bank ``(n_mels, 1 + n_fft // 2)`` as a float64 sparse matrix.
+
+    Each triangular filter spans a few FFT bins (about 2,000 of the 131,200 weights are
+    non-zero for the defaults), so the sparse product does 1/60 of the dense one's work.
+    """
+    return scipy.sparse.csr_array(librosa.filters.mel(sr=sr, n_fft=n_fft).astype(np.float64))
+
+
+@functools.lru_cache(maxsize=8)
+def _hann_window(n_fft: int) -> np.ndarray:
+    window = librosa.filters.get_window("hann", n_fft, fftbins=True)
+    window.setflags(write=False)
+    return window
 
 
 def segments_melspectrogram(
     segments: np.ndarray, *, sr: int, n_fft: int, hop_length: int
 ) -> np.ndarray:
-    """``librosa.feature.melspectrogram`` of each row, bit-for-bit as if computed alone.
+    """``librosa.feature.melspectrogram`` of each row, as if computed on that row alone.
 
-    The STFT runs on the whole batch (its rows are independent and bit-identical to
-    single-row calls); the mel projection runs row by row with librosa's own ``einsum``,
-    because a batched ``einsum`` takes another contraction path and rounds differently.
-    The projection uses one BLAS thread, so results do not depend on the thread count
-    (and equal librosa's bit for bit when librosa also runs on one BLAS thread).
+    Each row gets librosa's centered, zero-padded, Hann-windowed STFT; the power
+    spectrum and the mel projection are computed in float64 (librosa rounds the STFT to
+    complex64 first), and the result is rounded to float32.  It differs from librosa's
+    by float32 rounding only (a relative 5e-7 on GTZAN tracks).
+
+    No step goes through BLAS: the FFT is pocketfft and the projection a sparse product,
+    so the result does not depend on the number of threads anywhere, and every
+    ``n_jobs`` and joblib backend gives bit-identical features.
     """
-    power = np.abs(librosa.stft(segments, n_fft=n_fft, hop_length=hop_length)) ** 2.0
-    basis = _mel_basis(sr, n_fft)
-    with _single_blas_thread():
-        return np.stack([np.einsum("ft,mf->mt", row, basis, optimize=True) for row in power])
-
-
-_CONTROLLER: ThreadpoolController | None = None
-
-
-def _single_blas_thread():
-    """Limit BLAS to one thread (a context manager).
-
-    OpenBLAS rounds a float32 matrix product differently with different thread counts,
-    and joblib workers get fewer threads than the main process; one thread everywhere
-    makes ``n_jobs`` leave the features bit-identical.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:  # once per process: inspecting the loaded libraries is slow
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    n_rows, n_samples = segments.shape
+    half = n_fft // 2
+    n_bins = half + 1
+    padded = np.zeros(n_samples + 2 * half)  # librosa's centering: zeros either side
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    n_frames = frames.shape[0]
+    block = min(n_frames, _FRAMES_PER_BLOCK)
+    windowed = np.empty((block, n_fft))
+    squares = np.empty((block, 2 * n_bins))
+    power = np.empty((block, n_bins))
+    window = _hann_window(n_fft)
+    projection = _mel_projection(sr, n_fft)
+    mel = np.empty((n_rows, projection.shape[0], n_frames), dtype=np.float32)
+    for row, segment in enumerate(segments):
+        padded[half : half + n_samples] = segment
+        for start in range(0, n_frames, block):  # blocks small enough to stay in cache
+            stop = min(start + block, n_frames)
+            size = stop - start
+            np.multiply(frames[start:stop], window, out=windowed[:size])
+            spectrum = scipy.fft.rfft(windowed[:size], axis=-1)
+            np.square(spectrum.view(np.float64), out=squares[:size])  # re^2, im^2 interleaved
+            np.add(squares[:size, 0::2], squares[:size, 1::2], out=power[:size])
+            mel[row, :, start:stop] = projection @ power[:size].T
+    return mel
 
 
 def segments_mfcc(

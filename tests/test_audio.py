@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import librosa
@@ -10,6 +12,8 @@ import soundfile as sf
 from conftest import SR, tone
 from sk_audio_genre._audio import (
     AudioFileError,
+    _read_au_pcm16,
+    _read_with_libsndfile,
     SegmentSpec,
     count_complete_segments,
     extract_file,
@@ -217,6 +221,34 @@ def test_load_window_stereo_and_resampled(write_audio):
     np.testing.assert_array_equal(got, expected[: 3 * SR])
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_au_fast_path_equals_libsndfile(write_audio, channels):
+    y = noise(3.0, 0.3, seed=9)
+    samples = y if channels == 1 else np.stack([y, y[::-1]], axis=1)
+    path = str(write_audio("a.au", samples, format="AU", subtype="PCM_16"))
+    plan = probe_file(path, spec(n_segments=2, segment_length=SR, offset=0.5))
+    assert (plan.format, plan.subtype) == ("AU", "PCM_16")
+    fast = _read_au_pcm16(plan)
+    assert fast is not None and fast.shape == (channels, 2 * SR)
+    np.testing.assert_array_equal(fast, _read_with_libsndfile(plan))
+    expected, _ = librosa.load(path, sr=SR, offset=0.5, duration=2.0)
+    np.testing.assert_array_equal(load_window(plan, SR), expected)
+
+
+def test_au_fast_path_declines_what_it_does_not_read(tmp_path, write_audio):
+    """Short reads and other encodings go to libsndfile, which decodes or reports them."""
+    good = write_audio("a.au", noise(3.0, 0.3, seed=10), format="AU", subtype="PCM_16")
+    plan = probe_file(str(good), SMALL)
+    assert _read_au_pcm16(plan) is not None
+    beyond_the_end = dataclasses.replace(plan, stop=4 * SR)
+    assert _read_au_pcm16(beyond_the_end) is None
+    data = bytearray(good.read_bytes())
+    data[12:16] = (6).to_bytes(4, "big")  # encoding 6: 32-bit float
+    other = tmp_path / "float.au"
+    other.write_bytes(bytes(data))
+    assert _read_au_pcm16(dataclasses.replace(plan, path=str(other))) is None
+
+
 def test_extract_file_fills_complete_segments_and_nans_the_rest(write_audio):
     y = noise(2.5, 0.3, seed=7)
     features, n_filled = extract_file(probe_file(str(write_audio("a.wav", y)), SMALL), SMALL)
@@ -235,6 +267,15 @@ def test_extract_file_reports_decoding_errors(tmp_path, write_audio):
 
 
 # --- real GTZAN audio -------------------------------------------------------------------------
+
+
+def test_real_au_files_decode_like_librosa(gtzan_root):
+    files = sorted(gtzan_root.glob("*/*.au"))
+    assert files, f"no .au files under {gtzan_root}"
+    for path in files:
+        plan = probe_file(str(path), spec())
+        expected, _ = librosa.load(path, sr=SR, duration=30.0)
+        np.testing.assert_array_equal(load_window(plan, SR), expected, err_msg=str(path))
 
 
 def test_real_segment_equals_mfcc_alone(gtzan_root):

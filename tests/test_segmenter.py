@@ -306,6 +306,18 @@ def test_n_jobs_2_is_identical_and_ordered(three_files, write_audio):
     np.testing.assert_array_equal(parallel, serial)
 
 
+def test_threading_backend_is_identical(three_files, write_audio):
+    """Threads share the process-wide BLAS limit; none may lift it under another's feet."""
+    import joblib
+
+    paths = [*three_files, write_audio("d.wav", noise(3.0, seed=18)), *three_files]
+    serial = MFCCSegmenter(**SMALL, n_jobs=1).fit_transform(paths)
+    for _ in range(5):
+        with joblib.parallel_config(backend="threading"):
+            threaded = MFCCSegmenter(**SMALL, n_jobs=2).fit_transform(paths)
+        np.testing.assert_array_equal(threaded, serial)
+
+
 def test_verbose_reports_progress(three_files, capfd):
     MFCCSegmenter(**SMALL, verbose=10).fit_transform(three_files)
     out, err = capfd.readouterr()
