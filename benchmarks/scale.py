@@ -18,8 +18,10 @@
    cache after the first pass, so this measures decoding and MFCCs, not the disk.
 2. **Grid search** (``--search``).  ``GridSearchCV`` over ``Pipeline([MFCCSegmenter,
    SegmentScaler, CNNGenreClassifier(epochs=5)], memory=...)``, two learning rates, ``cv=3``,
-   on the folder's tracks, with ``n_jobs=1`` and ``n_jobs=2``, each with TensorFlow's default
-   threads and with one intra-op thread (``TF_NUM_INTRAOP_THREADS=1``).  Each mode runs in a
+   on the folder's tracks: ``n_jobs=1`` with TensorFlow's default pools and with one thread;
+   ``n_jobs=2`` with the package's default (each worker's TensorFlow takes the worker's share
+   of the cores, as joblib gives BLAS) and with TensorFlow's own default of one thread per core
+   in every worker (``TF_NUM_INTRAOP_THREADS`` and ``TF_NUM_INTEROP_THREADS``).  Each mode runs in a
    fresh process and searches twice (each with an empty feature cache): the first call pays for
    starting the workers and importing TensorFlow in them, the second finds them warm.
 
@@ -48,11 +50,12 @@ except ImportError:  # Windows
 from _report import machine_info, versions  # benchmarks/, beside this script
 
 MIB = 2**20
-SEARCH_MODES = [  # (label, n_jobs, TF_NUM_INTRAOP_THREADS or None)
+CPUS = os.cpu_count() or 1
+SEARCH_MODES = [  # (label, n_jobs, TF_NUM_INTRAOP_THREADS = TF_NUM_INTEROP_THREADS, or None)
     ("n_jobs=1", 1, None),
-    ("n_jobs=1, TF_NUM_INTRAOP_THREADS=1", 1, 1),
-    ("n_jobs=2", 2, None),
-    ("n_jobs=2, TF_NUM_INTRAOP_THREADS=1", 2, 1),
+    ("n_jobs=1, TensorFlow on 1 thread", 1, 1),
+    ("n_jobs=2 (TensorFlow takes each worker's share)", 2, None),
+    (f"n_jobs=2, TensorFlow on {CPUS} threads per worker", 2, CPUS),
 ]
 
 
@@ -233,8 +236,8 @@ def measure_extraction(task):
 
 def measure_search(task):
     """Time GridSearchCV twice in one mode; figures as a dict."""
-    if task["tf_intra_threads"]:
-        os.environ["TF_NUM_INTRAOP_THREADS"] = str(task["tf_intra_threads"])  # workers inherit it
+    if task["tf_threads"]:  # workers inherit the environment
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(task["tf_threads"])
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
 
@@ -261,7 +264,7 @@ def measure_search(task):
         log(f"  {task['label']:<38} {call} call {seconds:6.1f} s  "
             f"scores {[round(s, 4) for s in calls[-1]['mean_test_score']]}")
     return {"mode": task["label"], "n_jobs": task["n_jobs"],
-            "tf_intra_threads": task["tf_intra_threads"], "n_tracks": len(paths), "calls": calls}
+            "tf_threads": task["tf_threads"], "n_tracks": len(paths), "calls": calls}
 
 
 def run_child(task):
@@ -382,7 +385,7 @@ def main(argv=None):
         log("GridSearchCV (each mode in a fresh process, two calls each)")
         for label, n_jobs, threads in SEARCH_MODES:
             r = run_child({"kind": "search", "label": label, "data": data, "n_jobs": n_jobs,
-                           "tf_intra_threads": threads})
+                           "tf_threads": threads})
             report["search"].append(r)
             first, second = r["calls"]
             print(f"GridSearchCV {label:<38} first {first['seconds']:6.1f} s  "

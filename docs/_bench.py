@@ -1,10 +1,10 @@
 """Turn the benchmark results in ``_static/benchmarks/`` into reST for the docs.
 
-``benchmarks/compare.py`` and ``benchmarks/extract_speed.py`` write
-``compare.json`` and ``extract_speed.json`` (plus PNG figures).  At the start
+``benchmarks/compare.py``, ``benchmarks/extract_speed.py`` and ``benchmarks/scale.py``
+write ``compare.json``, ``extract_speed.json`` and ``scale.json`` (plus PNG figures).  At the start
 of every build this extension renders them as reST into ``_generated/``
-(ignored by git and excluded from the sources), and ``benchmarks.rst``
-includes those files.  Without results the generated files hold a note saying
+(ignored by git and excluded from the sources), and ``benchmarks.rst`` and
+``scaling.rst`` include those files.  Without results the generated files hold a note saying
 so, so the build never depends on a benchmark having been run.
 
 Run ``python docs/_bench.py`` to print the generated reST.
@@ -410,6 +410,73 @@ def render_extract_speed(report: dict) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- scale.py
+
+
+def render_scale(report: dict) -> list[str]:
+    machine = report.get("machine", {})
+    loads = [r.get("load_average") for r in report.get("extraction", []) + report.get("search", [])]
+    lines = [
+        f"**Data.** {report.get('n_tracks', '?')} tracks from {literal(report.get('data', '?'))},"
+        " listed 1, 10, ... times over (repeated files come from the page cache, so this"
+        " measures decoding and MFCCs, not the disk).",
+        "",
+        f"**Machine.** {machine_line(machine)}; run {esc(report.get('date', 'at an unknown date'))}.",
+        "",
+    ]
+    if report.get("versions"):
+        lines += [f"**Versions.** {versions_line(report['versions'])}.", ""]
+    lines += busy_note(machine, *[v for v in loads if v])
+    if report.get("command"):
+        lines += ["Command::", "", f"   {report['command']}", ""]
+    rows = []
+    for r in report.get("extraction", []):
+        cpu_ms = r.get("cpu_seconds")
+        cores = cpu_ms / r["seconds"] if cpu_ms and r.get("seconds") else None
+        rows.append([
+            f"{r.get('n_files', 0):,}",
+            esc(r.get("mode", "?")),
+            num(r.get("tracks_per_second"), ".1f"),
+            num(1000 * cpu_ms / r["n_files"] if cpu_ms and r.get("n_files") else None, ".1f"),
+            num(cores, ".2f"),
+            f"{num(r.get('parent_rss_growth_mib'), '.0f')} / {num(r.get('output_mib'), '.1f')}",
+            num(r.get("largest_worker_peak_rss_mib"), ".0f", missing="-"),
+            "yes" if r.get("identical_to_first_mode") else "**no**",
+            num(r.get("load_average", [None])[0] if r.get("load_average") else None, ".1f"),
+        ])
+    if rows:
+        lines += ["**Extraction.**  Each row is a fresh process whose workers were started before"
+                  " timing; *CPU ms per file* counts the parent and every worker; *cores obtained*"
+                  " is CPU seconds per second of the run (what other jobs left it).", ""]
+        lines += list_table(
+            ["files", "mode", "tracks/s", "CPU ms per file", "cores obtained",
+             "parent growth / output MiB", "largest worker peak MiB", "identical features",
+             "load"],
+            rows,
+        )
+    searches = report.get("search", [])
+    if searches:
+        lines += ["**Grid search.**  ``GridSearchCV(Pipeline([MFCCSegmenter(), SegmentScaler(),"
+                  " CNNGenreClassifier(epochs=5, random_state=0)], memory=...),"
+                  " {\"clf__learning_rate\": [1e-4, 1e-3]}, cv=3)`` on the tracks, refit"
+                  " included, each call with an empty feature cache.  Each mode ran in a fresh"
+                  " process and searched twice: the first call starts the workers and imports"
+                  " TensorFlow in them, the second finds them ready.", ""]
+        rows = []
+        for r in searches:
+            first, second = r["calls"]
+            rows.append([
+                esc(r["mode"]),
+                num(first["seconds"], ".1f"),
+                num(second["seconds"], ".1f"),
+                f"{num(first.get('cpu_seconds'), '.1f')} / {num(second.get('cpu_seconds'), '.1f')}",
+                ", ".join(f"{v:.4f}" for v in second["mean_test_score"]),
+            ])
+        lines += list_table(["mode", "first call s", "second call s", "CPU s (first / second)",
+                             "mean test accuracy per candidate"], rows)
+    return lines
+
+
 # ----------------------------------------------------------------------------- build hook
 
 PAGES = {
@@ -422,6 +489,12 @@ PAGES = {
         render_extract_speed,
         "feature-extraction speed",
         "python benchmarks/extract_speed.py --data path/to/gtzan --out docs/_static/benchmarks",
+    ),
+    "scale": (
+        render_scale,
+        "scaling",
+        "python benchmarks/scale.py --data path/to/gtzan --max-scale 100 --search "
+        "--out docs/_static/benchmarks",
     ),
 }
 

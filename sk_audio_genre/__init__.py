@@ -29,6 +29,8 @@ _LAZY = {
     "CNNGenreClassifier": "classifiers",
     "LSTMGenreClassifier": "classifiers",
     "datasets": "datasets",
+    "ensemble": "ensemble",
+    "seed_ensemble": "ensemble",
     "networks": "networks",
     "pretrained": "pretrained",
     "load_pretrained": "pretrained",
@@ -43,11 +45,13 @@ __all__ = [
     "MLPGenreClassifier",
     "SegmentScaler",
     "datasets",
+    "ensemble",
     "load_pipeline",
     "load_pretrained",
     "networks",
     "pretrained",
     "save_pipeline",
+    "seed_ensemble",
 ]
 
 

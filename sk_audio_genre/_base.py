@@ -43,6 +43,7 @@ from sklearn.utils.validation import (
 )
 
 from ._segments import check_track_array, present_segments
+from ._threads import apply_thread_budget
 
 # scikeras' seeding context sets TF_DETERMINISTIC_OPS=1 *before* asking TensorFlow
 # whether op determinism was on.  TensorFlow reads that variable once, on the first
@@ -51,6 +52,9 @@ from ._segments import check_track_array, present_segments
 # require a seed ...").  Querying once here fixes TensorFlow's state from the
 # user's own environment.
 _tf_config.is_op_determinism_enabled()
+
+# In a joblib or Dask worker, TensorFlow's pools take the worker's share of the cores.
+apply_thread_budget(tf.config.threading)
 
 #: Segments per prediction step.
 PREDICT_BATCH_SIZE = 256

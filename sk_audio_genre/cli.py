@@ -78,6 +78,7 @@ as a folder (JSON + Keras weights, loads without unpickling) unless OUT ends in
 examples:
   sk-audio-genre train gtzan/ --model cnn --out my_model/
   sk-audio-genre train gtzan/ --model lstm --epochs 50 --out lstm.joblib
+  sk-audio-genre train gtzan/ --model cnn --members 3 --out ensemble/
 """
 
 _EVALUATE_EPILOG = """\
@@ -151,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="standardise the MFCCs with SegmentScaler",
+    )
+    train.add_argument(
+        "--members",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train N networks with different seeds and average their probabilities "
+        "(a soft-voting ensemble; N times the training time)",
     )
     train.add_argument("--random-state", type=int, default=0, metavar="N", help="seed")
     train.add_argument(
@@ -493,8 +502,13 @@ def build_pipeline(
     random_state: int | None = 0,
     n_jobs: int | None = None,
     verbose: int = 0,
+    members: int = 1,
 ):
-    """The pipeline ``train`` fits: MFCCSegmenter [-> SegmentScaler] -> the chosen network."""
+    """The pipeline ``train`` fits: MFCCSegmenter [-> SegmentScaler] -> the chosen network.
+
+    With ``members`` > 1 the last step is a soft-voting ensemble of that many networks
+    (:func:`~sk_audio_genre.ensemble.seed_ensemble`), seeded from ``random_state``.
+    """
     from sklearn.pipeline import Pipeline
 
     from . import classifiers
@@ -511,6 +525,10 @@ def build_pipeline(
     steps = [("mfcc", MFCCSegmenter(offset="center", n_jobs=n_jobs))]
     if scale:
         steps.append(("scale", SegmentScaler()))
+    if members > 1:
+        from .ensemble import seed_ensemble
+
+        clf = seed_ensemble(clf, n_members=members, random_state=random_state)
     steps.append(("clf", clf))
     return Pipeline(steps)
 
@@ -543,9 +561,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         random_state=args.random_state,
         n_jobs=args.jobs,
         verbose=2 if args.verbose else 0,
+        members=args.members,
     )
+    networks = f"{args.members} x {args.model}" if args.members > 1 else args.model
     print(
-        f"training {args.model} on {len(data.paths)} tracks of {len(data.target_names)} genres "
+        f"training {networks} on {len(data.paths)} tracks of {len(data.target_names)} genres "
         f"({', '.join(map(str, data.target_names))}), {args.epochs} epochs...",
         file=sys.stderr,
     )
@@ -555,11 +575,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     seconds = time.monotonic() - start
-    history = pipe.steps[-1][1].history_
+    clf = pipe.steps[-1][1]
+    histories = [m.history_ for m in getattr(clf, "estimators_", [clf])]
+    loss = sum(h["loss"][-1] for h in histories) / len(histories)
+    accuracy = sum(h["accuracy"][-1] for h in histories) / len(histories)
     where = _save(pipe, args.out)
+    mean = " (mean of the networks)" if len(histories) > 1 else ""
     print(
-        f"trained in {seconds:.0f} s; final training loss {history['loss'][-1]:.3f}, "
-        f"segment accuracy {history['accuracy'][-1]:.3f}; saved to {where}"
+        f"trained in {seconds:.0f} s; final training loss {loss:.3f}, "
+        f"segment accuracy {accuracy:.3f}{mean}; saved to {where}"
     )
     return EXIT_OK
 

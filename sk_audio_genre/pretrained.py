@@ -46,6 +46,9 @@ JSON_NAME = "pipeline.json"
 _PACKAGE = __package__ or "sk_audio_genre"
 _CLASSIFIERS = ("MLPGenreClassifier", "CNNGenreClassifier", "LSTMGenreClassifier")
 _TRANSFORMERS = ("MFCCSegmenter", "SegmentScaler")
+#: scikit-learn's soft-voting ensemble, accepted as the last step when its members are
+#: this library's genre classifiers (see :func:`sk_audio_genre.ensemble.seed_ensemble`).
+_VOTING = "VotingClassifier"
 
 
 def pretrained_dir() -> Path:
@@ -136,14 +139,12 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
     directory = Path(directory)
     names = [type(step).__name__ for _, step in pipeline.steps]
     for index, (name, step) in enumerate(pipeline.steps):
-        kind = type(step).__name__
         last = index == len(pipeline.steps) - 1
-        if type(step).__module__.split(".")[0] != _PACKAGE or kind not in (
-            _CLASSIFIERS if last else _TRANSFORMERS
-        ):
+        if not (_is_ours(step, _TRANSFORMERS) or (last and _is_final_step(step))):
             raise TypeError(
                 f"save_pipeline saves pipelines of MFCCSegmenter, SegmentScaler and one genre "
-                f"classifier (last); step {name!r} is a {kind} (steps: {names}). "
+                f"classifier or a soft-voting VotingClassifier of genre classifiers (last); "
+                f"step {name!r} is a {type(step).__name__} (steps: {names}). "
                 "Use joblib.dump for other pipelines."
             )
     for _, step in pipeline.steps:
@@ -152,7 +153,12 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
     steps = []
     for name, step in pipeline.steps:
         entry: dict[str, Any] = {"name": name, "class": type(step).__name__}
-        entry["params"], skipped = _json_params(step)
+        if type(step).__name__ == _VOTING:  # its members are saved below, one by one
+            weights = None if step.weights is None else [float(w) for w in step.weights]
+            entry["params"], skipped = {"voting": "soft", "weights": weights,
+                                        "flatten_transform": bool(step.flatten_transform)}, []
+        else:
+            entry["params"], skipped = _json_params(step)
         if skipped:
             warnings.warn(
                 f"{name}: parameters {skipped} cannot be saved as JSON; the loaded model "
@@ -168,20 +174,24 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
                 "n_features_in_": int(step.n_features_in_),
             }
         elif kind in _CLASSIFIERS:
-            weights_name = f"{_safe(name)}.weights.h5"
-            weights_path = directory / weights_name
-            _save_weights(step, weights_path)
-            entry["state"] = {
-                "classes_": step.classes_.tolist(),
-                "segment_shape_": [int(n) for n in step.segment_shape_],
-                "n_segments_in_": int(step.n_segments_in_),
-                "n_features_in_": int(step.n_features_in_),
-                "n_iter_": int(step.n_iter_),
-                "history_": {
-                    key: [float(v) for v in values] for key, values in step.history_.items()
-                },
-            }
-            entry["weights"] = {"file": weights_name, "sha256": _sha256(weights_path)}
+            entry.update(_classifier_record(step, directory, _safe(name)))
+        elif kind == _VOTING:
+            entry["state"] = {"classes_": step.classes_.tolist()}
+            entry["members"] = []
+            for member_name, member in step.named_estimators_.items():
+                record = {"name": member_name, "class": type(member).__name__}
+                record["params"], skipped_member = _json_params(member)
+                if skipped_member:
+                    warnings.warn(
+                        f"{name}/{member_name}: parameters {skipped_member} cannot be saved as "
+                        "JSON; the loaded model has their default values.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                record.update(
+                    _classifier_record(member, directory, f"{_safe(name)}__{_safe(member_name)}")
+                )
+                entry["members"].append(record)
         steps.append(entry)
     from . import __version__
 
@@ -195,6 +205,42 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
         json.dump(document, fh, indent=1)
         fh.write("\n")
     return directory
+
+
+def _is_ours(step, kinds: tuple[str, ...]) -> bool:
+    return type(step).__module__.split(".")[0] == _PACKAGE and type(step).__name__ in kinds
+
+
+def _is_final_step(step) -> bool:
+    """One of this library's classifiers, or a soft VotingClassifier of them."""
+    if _is_ours(step, _CLASSIFIERS):
+        return True
+    from sklearn.ensemble import VotingClassifier
+
+    return (
+        type(step) is VotingClassifier
+        and step.voting == "soft"
+        and all(_is_ours(member, _CLASSIFIERS) for _, member in step.estimators)
+        and (step.weights is None or len(step.weights) == len(step.estimators))
+    )
+
+
+def _classifier_record(clf, directory: Path, stem: str) -> dict[str, Any]:
+    """Write ``clf``'s weights to ``<stem>.weights.h5``; its state and weights entry."""
+    weights_name = f"{stem}.weights.h5"
+    weights_path = directory / weights_name
+    _save_weights(clf, weights_path)
+    return {
+        "state": {
+            "classes_": clf.classes_.tolist(),
+            "segment_shape_": [int(n) for n in clf.segment_shape_],
+            "n_segments_in_": int(clf.n_segments_in_),
+            "n_features_in_": int(clf.n_features_in_),
+            "n_iter_": int(clf.n_iter_),
+            "history_": {key: [float(v) for v in values] for key, values in clf.history_.items()},
+        },
+        "weights": {"file": weights_name, "sha256": _sha256(weights_path)},
+    }
 
 
 def _save_weights(clf, path: Path) -> None:
@@ -306,46 +352,109 @@ def _build(document: Any, json_path: Path):
         _require(isinstance(entry, dict), f"step {index} must be a JSON object.")
         for field in ("name", "class", "params"):
             _require(field in entry, f"step {index} has no {field!r} field.")
-        kind, name, params = entry["class"], entry["name"], entry["params"]
+        kind, name = entry["class"], entry["name"]
         last = index == len(steps) - 1
-        allowed = _CLASSIFIERS if last else _TRANSFORMERS
+        allowed = (*_CLASSIFIERS, _VOTING) if last else _TRANSFORMERS
         _require(
             kind in allowed,
             f"step {index} ({name!r}) has class {kind!r}; expected one of {list(allowed)}.",
         )
-        _require(isinstance(params, dict), f"step {name!r}: 'params' must be a JSON object.")
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-        try:
-            cls = _estimator_class(kind)
-            defaults = cls().get_params(deep=False)
-            unknown = sorted(k for k in params if k not in defaults and "__" not in k)
-            if unknown:
-                raise TypeError(f"unknown parameters {unknown}")
-            # Only what differs from the defaults, so the loaded estimator looks as built.
-            estimator = cls(
-                **{k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
-            )
-        except TypeError as exc:
-            raise _SchemaError(f"step {name!r}: bad parameters for {kind}: {exc}") from None
-        state = entry.get("state", {})
-        _require(isinstance(state, dict), f"step {name!r}: 'state' must be a JSON object.")
-        try:
-            if kind == "MFCCSegmenter":
-                estimator.fit(["placeholder.wav"])  # stateless: only checks the parameters
-            elif kind == "SegmentScaler":
-                estimator.mean_ = np.asarray(state["mean_"], dtype=np.float64)
-                estimator.scale_ = np.asarray(state["scale_"], dtype=np.float64)
-                estimator.n_features_in_ = int(state["n_features_in_"])
-                _require(
-                    estimator.mean_.shape == estimator.scale_.shape == (estimator.n_features_in_,),
-                    f"step {name!r}: mean_ and scale_ must have n_features_in_ entries.",
-                )
-            else:
-                _restore_classifier(estimator, entry, json_path)
-        except KeyError as exc:
-            raise _SchemaError(f"step {name!r}: 'state' has no {exc.args[0]!r} field.") from None
+        if kind == _VOTING:
+            estimator = _build_voting(entry, json_path)
+        else:
+            estimator = _build_estimator(entry, json_path)
         built.append((name, estimator))
     return Pipeline(built)
+
+
+def _build_estimator(entry: dict, json_path: Path):
+    """One of this library's estimators from its JSON entry, fitted state restored."""
+    kind, name, params = entry["class"], entry["name"], entry["params"]
+    _require(isinstance(params, dict), f"step {name!r}: 'params' must be a JSON object.")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    try:
+        cls = _estimator_class(kind)
+        defaults = cls().get_params(deep=False)
+        unknown = sorted(k for k in params if k not in defaults and "__" not in k)
+        if unknown:
+            raise TypeError(f"unknown parameters {unknown}")
+        # Only what differs from the defaults, so the loaded estimator looks as built.
+        estimator = cls(
+            **{k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
+        )
+    except TypeError as exc:
+        raise _SchemaError(f"step {name!r}: bad parameters for {kind}: {exc}") from None
+    state = entry.get("state", {})
+    _require(isinstance(state, dict), f"step {name!r}: 'state' must be a JSON object.")
+    try:
+        if kind == "MFCCSegmenter":
+            estimator.fit(["placeholder.wav"])  # stateless: only checks the parameters
+        elif kind == "SegmentScaler":
+            estimator.mean_ = np.asarray(state["mean_"], dtype=np.float64)
+            estimator.scale_ = np.asarray(state["scale_"], dtype=np.float64)
+            estimator.n_features_in_ = int(state["n_features_in_"])
+            _require(
+                estimator.mean_.shape == estimator.scale_.shape == (estimator.n_features_in_,),
+                f"step {name!r}: mean_ and scale_ must have n_features_in_ entries.",
+            )
+        else:
+            _restore_classifier(estimator, entry, json_path)
+    except KeyError as exc:
+        raise _SchemaError(f"step {name!r}: 'state' has no {exc.args[0]!r} field.") from None
+    return estimator
+
+
+def _build_voting(entry: dict, json_path: Path):
+    """A fitted soft VotingClassifier whose members are this library's classifiers."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils import Bunch
+
+    name, params = entry["name"], entry["params"]
+    members = entry.get("members")
+    _require(
+        isinstance(members, list) and len(members) >= 1,
+        f"step {name!r}: 'members' must be a non-empty list.",
+    )
+    _require(isinstance(params, dict), f"step {name!r}: 'params' must be a JSON object.")
+    _require(params.get("voting") == "soft", f"step {name!r}: only voting='soft' is supported.")
+    fitted = []
+    for index, member in enumerate(members):
+        _require(isinstance(member, dict), f"step {name!r}: member {index} must be an object.")
+        for field in ("name", "class", "params"):
+            _require(field in member, f"step {name!r}: member {index} has no {field!r} field.")
+        _require(
+            member["class"] in _CLASSIFIERS,
+            f"step {name!r}: member {member['name']!r} has class {member['class']!r}; "
+            f"expected one of {list(_CLASSIFIERS)}.",
+        )
+        fitted.append((member["name"], _build_estimator(member, json_path)))
+    weights = params.get("weights")
+    _require(
+        weights is None or (isinstance(weights, list) and len(weights) == len(fitted)),
+        f"step {name!r}: 'weights' must be null or one number per member.",
+    )
+    try:
+        classes = np.asarray(entry["state"]["classes_"])
+    except (KeyError, TypeError):
+        raise _SchemaError(f"step {name!r}: 'state' has no 'classes_' field.") from None
+    voting = VotingClassifier(
+        [(member_name, _unfitted_copy(est)) for member_name, est in fitted],
+        voting="soft",
+        weights=weights,
+        flatten_transform=bool(params.get("flatten_transform", True)),
+    )
+    voting.le_ = LabelEncoder().fit(classes)
+    voting.classes_ = voting.le_.classes_
+    voting.estimators_ = [est for _, est in fitted]
+    voting.named_estimators_ = Bunch(**dict(fitted))
+    return voting
+
+
+def _unfitted_copy(estimator):
+    from sklearn.base import clone
+
+    return clone(estimator)
 
 
 def _estimator_class(kind: str) -> type:

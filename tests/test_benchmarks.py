@@ -138,3 +138,21 @@ def test_extract_speed_limit(shared_data, tmp_path):
         assert figures["max_abs_diff"] <= 1e-4
         assert figures["tracks_per_second"] > 0
     assert (out / "extract_speed.md").read_text().startswith("# Feature extraction speed")
+
+
+def test_scale_quick(shared_data, tmp_path):
+    out = tmp_path / "scale"
+    result = run_script(
+        "scale.py",
+        "--data", str(shared_data / "gtzan"),
+        "--max-scale", "1", "--repeats", "1", "--dask-workers", "0",
+        "--out", str(out),
+        timeout=300,
+    )
+    assert "features identical in every mode: True" in result.stdout
+    report = json.loads((out / "scale.json").read_text())
+    assert [r["mode"] for r in report["extraction"]] == ["n_jobs=1", "n_jobs=2"]
+    for r in report["extraction"]:
+        assert r["n_files"] == report["n_tracks"] > 0
+        assert r["tracks_per_second"] > 0 and r["identical_to_first_mode"]
+    assert (out / "scale.md").read_text().startswith("# Scaling")

@@ -203,6 +203,21 @@ def test_train_then_evaluate_round_trip(long_tones_dir, tmp_path):
     assert {r["genre"] for r in json.loads(result.stdout)} == {"low"}
 
 
+def test_train_an_ensemble_and_predict_with_it(long_tones_dir, tmp_path):
+    out = tmp_path / "ensemble"
+    result = run(
+        "train", long_tones_dir, "--model", "mlp", "--members", "2", "--out", out,
+        "--epochs", "3", "--learning-rate", "0.01",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "training 2 x mlp" in result.stderr and "mean of the networks" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "clf__member0.weights.h5", "clf__member1.weights.h5", "pipeline.json"]  # fmt: skip
+    result = run("predict", long_tones_dir / "high", "--model", out, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert {r["genre"] for r in json.loads(result.stdout)} == {"high"}
+
+
 def test_train_to_joblib_and_predict_with_it(long_tones_dir, tmp_path):
     out = tmp_path / "model.joblib"
     result = run(

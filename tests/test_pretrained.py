@@ -143,9 +143,8 @@ def test_tampered_weights_are_refused(saved):
 
 
 def test_swapped_weights_are_refused(saved):
-    shutil.copy(pretrained_dir() / json.loads(
-        (pretrained_dir() / JSON_NAME).read_text())["steps"][-1]["weights"]["file"],
-        saved / "cnngenreclassifier.weights.h5")  # fmt: skip
+    other = sorted(pretrained_dir().glob("*.weights.h5"))[0]
+    shutil.copy(other, saved / "cnngenreclassifier.weights.h5")
     with pytest.raises(ValueError, match="SHA-256"):
         load_pipeline(saved)
 
@@ -193,3 +192,82 @@ def test_only_library_pipelines_can_be_saved(small_pipeline, tmp_path):
         save_pipeline(Pipeline([("m", MFCCSegmenter()), ("lr", LogisticRegression())]), tmp_path)
     with pytest.raises(TypeError, match="needs a sklearn Pipeline"):
         save_pipeline(small_pipeline.steps[-1][1], tmp_path)
+
+
+# --- soft-voting ensembles -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ensemble_pipeline(tone_files):
+    from sk_audio_genre import CNNGenreClassifier
+    from sk_audio_genre.ensemble import seed_ensemble
+
+    paths, labels = tone_files
+    member = CNNGenreClassifier(filters=(4, 4, 4), dense_units=8, batch_norm=True, epochs=2,
+                                learning_rate=1e-2)
+    pipe = make_pipeline(
+        MFCCSegmenter(n_segments=2, segment_duration=1.0),
+        SegmentScaler(),
+        seed_ensemble(member, n_members=2, random_state=0),
+    )
+    return pipe.fit(paths, labels)
+
+
+def test_ensemble_averages_its_members(ensemble_pipeline, tone_files):
+    paths, labels = tone_files
+    features = ensemble_pipeline[:-1].transform(paths)
+    voting = ensemble_pipeline.steps[-1][1]
+    members = [m.predict_proba(features) for m in voting.estimators_]
+    assert not np.allclose(members[0], members[1])  # different seeds, different networks
+    np.testing.assert_allclose(ensemble_pipeline.predict_proba(paths), np.mean(members, axis=0),
+                               rtol=1e-6)
+    assert list(ensemble_pipeline.classes_) == sorted(set(labels))
+    assert set(ensemble_pipeline.predict(paths)) <= set(labels)
+
+
+def test_ensemble_round_trip(ensemble_pipeline, tone_files, tmp_path):
+    paths, _ = tone_files
+    folder = save_pipeline(ensemble_pipeline, tmp_path / "ensemble")
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [JSON_NAME, "votingclassifier__member0.weights.h5",
+                     "votingclassifier__member1.weights.h5"]
+    loaded = load_pipeline(folder)
+    np.testing.assert_array_equal(loaded.predict_proba(paths),
+                                  ensemble_pipeline.predict_proba(paths))
+    np.testing.assert_array_equal(loaded.predict(paths), ensemble_pipeline.predict(paths))
+    voting, original = loaded.steps[-1][1], ensemble_pipeline.steps[-1][1]
+    assert voting.voting == "soft" and list(voting.named_estimators_) == ["member0", "member1"]
+    for a, b in zip(voting.estimators_, original.estimators_):
+        assert a.get_params() == b.get_params()
+
+    weights = folder / "votingclassifier__member1.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"member1\.weights\.h5.*SHA-256"):
+        load_pipeline(folder)
+
+
+def test_only_soft_ensembles_of_genre_classifiers_can_be_saved(ensemble_pipeline, tmp_path):
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+
+    hard = clone(ensemble_pipeline)
+    hard.steps[-1][1].set_params(voting="hard")
+    with pytest.raises(TypeError, match="soft-voting VotingClassifier"):
+        save_pipeline(hard, tmp_path / "hard")
+    mixed = clone(ensemble_pipeline)
+    voting = mixed.steps[-1][1]
+    voting.set_params(estimators=[*voting.estimators, ("lr", LogisticRegression())])
+    with pytest.raises(TypeError, match="VotingClassifier"):
+        save_pipeline(mixed, tmp_path / "mixed")
+
+
+def test_ensemble_json_without_members_is_refused(ensemble_pipeline, tmp_path):
+    folder = save_pipeline(ensemble_pipeline, tmp_path / "ensemble")
+    path = folder / JSON_NAME
+    document = json.loads(path.read_text())
+    document["steps"][-1]["members"] = []
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="'members' must be a non-empty list"):
+        load_pipeline(folder)

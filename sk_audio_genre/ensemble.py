@@ -1,0 +1,77 @@
+"""Ensembles of genre classifiers: several networks that vote with their probabilities.
+
+With a few hundred tracks, one network's accuracy depends a good deal on its random
+initialisation; averaging the track probabilities of a few networks that differ only in
+their seed removes much of that variance.  The ensemble is scikit-learn's own
+:class:`~sklearn.ensemble.VotingClassifier` with ``voting="soft"``: it takes the same
+``(n_tracks, n_segments, n_frames, n_mfcc)`` input as its members, so it is the last step of
+a Pipeline like any single classifier, and
+:func:`~sk_audio_genre.pretrained.save_pipeline` saves it without pickling.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
+from sklearn.utils import check_random_state
+
+__all__ = ["seed_ensemble"]
+
+
+def seed_ensemble(
+    estimator,
+    n_members: int = 3,
+    *,
+    random_state: int | np.random.RandomState | None = 0,
+    n_jobs: int | None = None,
+) -> VotingClassifier:
+    """A soft-voting ensemble of ``n_members`` copies of ``estimator`` with different seeds.
+
+    Parameters
+    ----------
+    estimator : genre classifier
+        The member template, e.g. ``CNNGenreClassifier(batch_norm=True)``; each member is
+        a clone with its own ``random_state``.
+    n_members : int, default=3
+        Number of networks.  Training time grows linearly with it.
+    random_state : int, RandomState instance or None, default=0
+        Draws the members' seeds; an int makes the ensemble reproducible, None gives
+        every member an unseeded initialisation.
+    n_jobs : int or None, default=None
+        Members trained in parallel by ``VotingClassifier`` (joblib).
+
+    Returns
+    -------
+    sklearn.ensemble.VotingClassifier
+        Unfitted, ``voting="soft"``, members named ``"member0"``, ``"member1"``, ...
+
+    Raises
+    ------
+    ValueError
+        If ``n_members`` is not a positive int.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sk_audio_genre import CNNGenreClassifier, MFCCSegmenter, SegmentScaler
+    >>> from sk_audio_genre.ensemble import seed_ensemble
+    >>> ensemble = seed_ensemble(CNNGenreClassifier(batch_norm=True), n_members=3)
+    >>> [clf.random_state for _, clf in ensemble.estimators]
+    [209652396, 398764591, 924231285]
+    >>> pipe = make_pipeline(MFCCSegmenter(), SegmentScaler(), ensemble)
+    """
+    if isinstance(n_members, bool) or not isinstance(n_members, Integral) or n_members < 1:
+        raise ValueError(f"n_members must be a positive int, got {n_members!r}.")
+    if random_state is None:
+        seeds = [None] * n_members
+    else:
+        rng = check_random_state(random_state)
+        seeds = [int(seed) for seed in rng.randint(np.iinfo(np.int32).max, size=n_members)]
+    members = [
+        (f"member{index}", clone(estimator).set_params(random_state=seed))
+        for index, seed in enumerate(seeds)
+    ]
+    return VotingClassifier(members, voting="soft", n_jobs=n_jobs)
