@@ -96,6 +96,7 @@ class BaseGenreClassifier(KerasClassifier):
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"full"})],
         "aggregate": [StrOptions({"mean", "vote"})],
+        "segment_window": [None, tuple, list],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -110,6 +111,7 @@ class BaseGenreClassifier(KerasClassifier):
         epochs: int = 30,
         batch_size: int | str = 32,
         aggregate: str = "mean",
+        segment_window: tuple[int, int] | None = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
@@ -130,6 +132,7 @@ class BaseGenreClassifier(KerasClassifier):
         )
         self.learning_rate = learning_rate
         self.aggregate = aggregate
+        self.segment_window = segment_window
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -238,6 +241,8 @@ class BaseGenreClassifier(KerasClassifier):
         tracks, input_shape, y = self._check_fit_input(X, y, reset=True)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, tracks)
+        given = tracks
+        tracks = self._windows(tracks)
         train = np.arange(len(tracks))
         self._validation_segments = None
         if self.early_stopping:
@@ -255,7 +260,7 @@ class BaseGenreClassifier(KerasClassifier):
             )
         finally:
             del self._validation_segments
-        self._record_fitted_input(tracks, input_shape)
+        self._record_fitted_input(given, input_shape)
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None) -> BaseGenreClassifier:
@@ -282,7 +287,7 @@ class BaseGenreClassifier(KerasClassifier):
         tracks, input_shape, y = self._check_fit_input(X, y, reset=not self.initialized_)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, tracks)
-        segments, labels, weights = _expand_segments(tracks, y, sample_weight)
+        segments, labels, weights = _expand_segments(self._windows(tracks), y, sample_weight)
         super().partial_fit(
             self._network_input(segments),
             labels,
@@ -303,6 +308,21 @@ class BaseGenreClassifier(KerasClassifier):
         check_consistent_length(tracks, y)
         check_classification_targets(y)
         return tracks, input_shape, y
+
+    def _windows(self, tracks: np.ndarray) -> np.ndarray:
+        """``tracks`` re-cut into ``segment_window`` windows (unchanged when it is None)."""
+        if self.segment_window is None:
+            return tracks
+        window = self.segment_window
+        if not (
+            len(window) == 2
+            and all(isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in window)
+        ):
+            raise ValueError(
+                f"segment_window must be None or (frames, hop), two positive ints; "
+                f"got {window!r}."
+            )
+        return window_segments(tracks, int(window[0]), int(window[1]))
 
     def _fit_batch_size(self, n_segments: int) -> int:
         return n_segments if self.batch_size == "full" else self.batch_size
@@ -407,6 +427,7 @@ class BaseGenreClassifier(KerasClassifier):
             NaN for missing segments.
         """
         tracks, _ = self._check_tracks(X)
+        tracks = self._windows(tracks)
         present = present_segments(tracks)
         proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan, dtype=np.float32)
         if present.any():
@@ -501,6 +522,53 @@ class BaseGenreClassifier(KerasClassifier):
             Fraction of tracks whose genre is predicted correctly.
         """
         return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
+
+
+def window_segments(tracks: np.ndarray, frames: int, hop: int) -> np.ndarray:
+    """Re-cut each track's frames into windows of ``frames`` frames, one every ``hop``.
+
+    A track's segments are laid end to end in time and windows are taken from the start;
+    frames left over at the end are dropped.  A window that reaches into a missing
+    (all-NaN) segment is missing.
+
+    Parameters
+    ----------
+    tracks : ndarray of shape (n_tracks, n_segments, n_frames, n_mfcc)
+    frames, hop : int
+        Window length and step, in frames.
+
+    Returns
+    -------
+    ndarray of shape (n_tracks, n_windows, frames, n_mfcc)
+        ``n_windows = 1 + (n_segments * n_frames - frames) // hop``.
+
+    Raises
+    ------
+    ValueError
+        If a window is longer than the track (``n_segments * n_frames`` frames).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tracks = np.zeros((2, 5, 130, 13), dtype=np.float32)
+    >>> window_segments(tracks, 65, 65).shape  # 3 s halves of 6 s segments
+    (2, 10, 65, 13)
+    >>> window_segments(tracks, 130, 65).shape  # 6 s windows every 3 s
+    (2, 9, 130, 13)
+    """
+    n_tracks, n_segments, n_frames, n_mfcc = tracks.shape
+    total = n_segments * n_frames
+    if frames > total:
+        raise ValueError(
+            f"segment_window asks for windows of {frames} frames, but a track has only "
+            f"{total} ({n_segments} segments x {n_frames} frames)."
+        )
+    timeline = tracks.reshape(n_tracks, total, n_mfcc)
+    views = np.lib.stride_tricks.sliding_window_view(timeline, frames, axis=1)[:, ::hop]
+    windows = np.swapaxes(views, -1, -2).copy()  # C order, writable
+    missing = np.isnan(windows).any(axis=(2, 3))
+    windows[missing] = np.nan
+    return windows
 
 
 def _expand_segments(

@@ -34,6 +34,14 @@ learning_rate : float, default=1e-4
         How a track's prediction is made from its segments: the mean of their
         probabilities, or a majority vote (``predict_proba`` then gives vote
         fractions).
+    segment_window : (int, int) or None, default=None
+        ``(frames, hop)``: before training and prediction, lay each track's
+        segments end to end and re-cut them into windows of ``frames`` frames,
+        one every ``hop`` frames; the network sees windows instead of the
+        segmenter's segments.  ``(65, 65)`` splits 130-frame segments into
+        halves (twice the training samples, half as long); ``(130, 65)`` gives
+        overlapping windows.  Members of an ensemble that differ here see the
+        music at different time scales.  None uses the segments as they are.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the *tracks* (stratified, never
         segments of a training track) and stop when their loss has not

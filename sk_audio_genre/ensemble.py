@@ -11,6 +11,7 @@ a Pipeline like any single classifier, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
@@ -25,10 +26,17 @@ def seed_ensemble(
     estimator,
     n_members: int = 3,
     *,
+    segment_windows: Sequence[tuple[int, int] | None] | None = None,
     random_state: int | np.random.RandomState | None = 0,
     n_jobs: int | None = None,
 ) -> VotingClassifier:
     """A soft-voting ensemble of ``n_members`` copies of ``estimator`` with different seeds.
+
+    Optionally the members also look at the music at different time scales: member ``i``
+    gets ``segment_window=segment_windows[i % len(segment_windows)]`` (see the
+    classifiers' ``segment_window``).  On GTZAN, three CNNs on 6 s segments, their 3 s
+    halves and overlapping 6 s windows beat both a single CNN and a logistic-regression
+    baseline (``docs/model_card.rst``).
 
     Parameters
     ----------
@@ -37,6 +45,9 @@ def seed_ensemble(
         a clone with its own ``random_state``.
     n_members : int, default=3
         Number of networks.  Training time grows linearly with it.
+    segment_windows : sequence of (int, int) or None, default=None
+        ``segment_window`` values given to the members in turn; None leaves the
+        template's.
     random_state : int, RandomState instance or None, default=0
         Draws the members' seeds; an int makes the ensemble reproducible, None gives
         every member an unseeded initialisation.
@@ -62,6 +73,10 @@ def seed_ensemble(
     >>> [clf.random_state for _, clf in ensemble.estimators]
     [209652396, 398764591, 924231285]
     >>> pipe = make_pipeline(MFCCSegmenter(), SegmentScaler(), ensemble)
+    >>> scales = seed_ensemble(CNNGenreClassifier(batch_norm=True),
+    ...                        segment_windows=[None, (65, 65), (130, 65)])
+    >>> [clf.segment_window for _, clf in scales.estimators]
+    [None, (65, 65), (130, 65)]
     """
     if isinstance(n_members, bool) or not isinstance(n_members, Integral) or n_members < 1:
         raise ValueError(f"n_members must be a positive int, got {n_members!r}.")
@@ -70,8 +85,14 @@ def seed_ensemble(
     else:
         rng = check_random_state(random_state)
         seeds = [int(seed) for seed in rng.randint(np.iinfo(np.int32).max, size=n_members)]
-    members = [
-        (f"member{index}", clone(estimator).set_params(random_state=seed))
-        for index, seed in enumerate(seeds)
-    ]
+    windows = [None] if segment_windows is None else list(segment_windows)
+    if not windows:
+        raise ValueError("segment_windows must be None or a non-empty sequence.")
+    members = []
+    for index, seed in enumerate(seeds):
+        member = clone(estimator).set_params(random_state=seed)
+        if segment_windows is not None:
+            window = windows[index % len(windows)]
+            member.set_params(segment_window=None if window is None else tuple(window))
+        members.append((f"member{index}", member))
     return VotingClassifier(members, voting="soft", n_jobs=n_jobs)

@@ -368,3 +368,53 @@ def test_no_retracing_warnings_in_cross_validation_and_repeated_predict(tracks):
     finally:
         logger.removeHandler(handler)
     assert not [m for m in handler.messages if "retracing" in m]
+
+
+# --- segment_window ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_segment_window_recuts_tracks_into_windows(cls, tracks):
+    X, y = tracks  # 3 segments x 20 frames per track
+    padding = {"conv_padding": "same"} if cls is CNNGenreClassifier else {}
+    clf = small(cls, segment_window=(10, 10), **padding).fit(X, y)
+    assert clf.model_.input_shape[1] == 10
+    assert clf.segment_shape_ == (20, 13)  # the input is still checked against the segments
+    assert clf.predict_segment_proba(X).shape == (len(X), 6, 3)
+    overlapping = small(cls, segment_window=(20, 10)).fit(X, y)
+    assert overlapping.predict_segment_proba(X).shape == (len(X), 5, 3)
+    assert overlapping.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="fitted on segments of 20 x 13"):
+        clf.predict(X[:, :, :10])
+
+
+def test_segment_window_equals_precut_segments(tracks):
+    from sk_audio_genre._base import window_segments
+
+    X, y = tracks
+    windowed = small(MLPGenreClassifier, segment_window=(10, 10)).fit(X, y)
+    precut = small(MLPGenreClassifier).fit(window_segments(X, 10, 10), y)
+    np.testing.assert_allclose(windowed.predict_proba(X),
+                               precut.predict_proba(window_segments(X, 10, 10)), rtol=1e-5)
+
+
+def test_windows_reaching_into_missing_segments_are_missing(fitted, tracks):
+    from sk_audio_genre._base import window_segments
+
+    X, _ = tracks
+    X = X.copy()
+    X[0, 2] = np.nan
+    windows = window_segments(X, 20, 10)
+    assert np.isnan(windows[0, 3:]).all() and not np.isnan(windows[0, :3]).any()
+    assert not np.isnan(windows[1]).any()
+
+
+@pytest.mark.parametrize(
+    "window, match",
+    [((0, 5), "segment_window must be None or"), ((5,), "segment_window must be None or"),
+     ((5, 2.5), "segment_window must be None or"), ((61, 10), "only 60")],
+)
+def test_bad_segment_window_is_named(tracks, window, match):
+    X, y = tracks
+    with pytest.raises(ValueError, match=match):
+        small(MLPGenreClassifier, segment_window=window).fit(X, y)
