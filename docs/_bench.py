@@ -413,9 +413,17 @@ def render_extract_speed(report: dict) -> list[str]:
 # ----------------------------------------------------------------------------- scale.py
 
 
+def _first(value: object) -> object:
+    """The 1-minute figure of a load average given as one number or a triple."""
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    return value
+
+
 def render_scale(report: dict) -> list[str]:
     machine = report.get("machine", {})
-    loads = [r.get("load_average") for r in report.get("extraction", []) + report.get("search", [])]
+    loads = [[_first(r.get("load_average"))]
+             for r in report.get("extraction", []) + report.get("search", [])]
     lines = [
         f"**Data.** {report.get('n_tracks', '?')} tracks from {literal(report.get('data', '?'))},"
         " listed 1, 10, ... times over (repeated files come from the page cache, so this"
@@ -426,7 +434,7 @@ def render_scale(report: dict) -> list[str]:
     ]
     if report.get("versions"):
         lines += [f"**Versions.** {versions_line(report['versions'])}.", ""]
-    lines += busy_note(machine, *[v for v in loads if v])
+    lines += busy_note(machine, *[v for v in loads if v[0] is not None])
     if report.get("command"):
         lines += ["Command::", "", f"   {report['command']}", ""]
     rows = []
@@ -442,7 +450,7 @@ def render_scale(report: dict) -> list[str]:
             f"{num(r.get('parent_rss_growth_mib'), '.0f')} / {num(r.get('output_mib'), '.1f')}",
             num(r.get("largest_worker_peak_rss_mib"), ".0f", missing="-"),
             "yes" if r.get("identical_to_first_mode") else "**no**",
-            num(r.get("load_average", [None])[0] if r.get("load_average") else None, ".1f"),
+            num(_first(r.get("load_average")), ".1f"),
         ])
     if rows:
         lines += ["**Extraction.**  Each row is a fresh process whose workers were started before"
