@@ -497,7 +497,13 @@ def _restore_classifier(clf, entry: dict, json_path: Path) -> None:
     segment_shape = tuple(int(n) for n in state["segment_shape_"])
     _require(len(classes) >= 2, f"step {entry['name']!r}: 'classes_' needs 2 or more genres.")
     _require(len(segment_shape) == 2, f"step {entry['name']!r}: 'segment_shape_' must be 2 ints.")
-    dummy = np.zeros((len(classes), *segment_shape), dtype=np.float32)
+    n_segments = int(state["n_segments_in_"])
+    # The network sees segment_window windows when that is set, not the segments.
+    try:
+        windows = clf._windows(np.zeros((1, n_segments, *segment_shape), dtype=np.float32))
+    except ValueError as exc:
+        raise _SchemaError(f"step {entry['name']!r}: {exc}") from None
+    dummy = np.zeros((len(classes), *windows.shape[2:]), dtype=np.float32)
     # scikeras' own initialize: builds and compiles the network and fits the label encoder
     # without training; the weights are then loaded into it.
     try:
@@ -516,7 +522,7 @@ def _restore_classifier(clf, entry: dict, json_path: Path) -> None:
         ) from None
     clf.classes_ = classes
     clf.segment_shape_ = segment_shape
-    clf.n_segments_in_ = int(state["n_segments_in_"])
+    clf.n_segments_in_ = n_segments
     clf.n_features_in_ = int(state["n_features_in_"])
     clf.n_iter_ = int(state.get("n_iter_", 0))
     clf.history_ = {k: list(v) for k, v in state.get("history_", {}).items()}

@@ -208,7 +208,9 @@ def ensemble_pipeline(tone_files):
     pipe = make_pipeline(
         MFCCSegmenter(n_segments=2, segment_duration=1.0),
         SegmentScaler(),
-        seed_ensemble(member, n_members=2, random_state=0),
+        # the second member sees overlapping 0.5 s windows: its network has another input
+        seed_ensemble(member.set_params(conv_padding="same"), n_members=2, random_state=0,
+                      segment_windows=[None, (11, 5)]),
     )
     return pipe.fit(paths, labels)
 
@@ -239,6 +241,8 @@ def test_ensemble_round_trip(ensemble_pipeline, tone_files, tmp_path):
     assert voting.voting == "soft" and list(voting.named_estimators_) == ["member0", "member1"]
     for a, b in zip(voting.estimators_, original.estimators_):
         assert a.get_params() == b.get_params()
+        assert a.model_.input_shape == b.model_.input_shape
+    assert voting.estimators_[1].segment_window == (11, 5)
 
     weights = folder / "votingclassifier__member1.weights.h5"
     data = bytearray(weights.read_bytes())
