@@ -2,14 +2,16 @@
 
 :func:`save_pipeline` writes a fitted :class:`~sklearn.pipeline.Pipeline` of this library's
 estimators (:class:`~sk_audio_genre.MFCCSegmenter`, optionally
-:class:`~sk_audio_genre.SegmentScaler`, and one genre classifier) to a folder holding
+:class:`~sk_audio_genre.SegmentScaler`, and one genre classifier or a soft-voting
+:class:`~sklearn.ensemble.VotingClassifier` of them) to a folder holding
 
 ``pipeline.json``
     The format name and version, each step's class and JSON-able ``get_params()``, the
     scaler's ``mean_``/``scale_``, the classifier's ``classes_`` and segment shape, and the
     SHA-256 of every weights file.
 ``<step>.weights.h5``
-    The Keras weights of each classifier step (HDF5 arrays, no code, no pickle).
+    The Keras weights of each classifier step (HDF5 arrays, no code, no pickle); an
+    ensemble has one ``<step>__<member>.weights.h5`` per member.
 
 :func:`load_pipeline` reads it back: it checks the format and version, rebuilds each step from
 its class name (only this library's classes are accepted) and verifies each weights file's
@@ -60,8 +62,10 @@ def load_pretrained(*, offset: float | str = "center", on_error: str = "raise"):
     """The pretrained genre classifier that ships with the package, ready to predict.
 
     A fitted :class:`~sklearn.pipeline.Pipeline` of :class:`~sk_audio_genre.MFCCSegmenter`,
-    :class:`~sk_audio_genre.SegmentScaler` and a genre classifier trained on the 77 GTZAN
-    tracks of the development subset that are outside the fault-filtered test list.  It takes
+    :class:`~sk_audio_genre.SegmentScaler` and a soft-voting ensemble of three
+    :class:`~sk_audio_genre.CNNGenreClassifier` (6 s segments, their 3 s halves and
+    overlapping 6 s windows), trained on the 77 GTZAN tracks of the development subset that
+    are outside the fault-filtered test list.  It takes
     a list of audio file paths (any format libsndfile reads) and predicts one of GTZAN's 10
     genres for each.  See ``docs/model_card.rst`` for its accuracy and limits.
 
@@ -105,8 +109,9 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
     ----------
     pipeline : sklearn.pipeline.Pipeline
         A fitted pipeline whose steps are :class:`~sk_audio_genre.MFCCSegmenter`,
-        :class:`~sk_audio_genre.SegmentScaler` and one of the genre classifiers (the
-        classifier last).
+        :class:`~sk_audio_genre.SegmentScaler` and, last, one of the genre classifiers or
+        a soft-voting :class:`~sklearn.ensemble.VotingClassifier` of them (as
+        :func:`~sk_audio_genre.ensemble.seed_ensemble` builds).
     directory : str or path-like
         Folder to write ``pipeline.json`` and ``<step>.weights.h5`` into; created if
         missing.  Files of the same names are overwritten.
