@@ -157,21 +157,14 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     steps = []
     for name, step in pipeline.steps:
-        entry: dict[str, Any] = {"name": name, "class": type(step).__name__}
-        if type(step).__name__ == _VOTING:  # its members are saved below, one by one
-            weights = None if step.weights is None else [float(w) for w in step.weights]
-            entry["params"], skipped = {"voting": "soft", "weights": weights,
-                                        "flatten_transform": bool(step.flatten_transform)}, []
-        else:
-            entry["params"], skipped = _json_params(step)
-        if skipped:
-            warnings.warn(
-                f"{name}: parameters {skipped} cannot be saved as JSON; the loaded model "
-                "has their default values.",
-                UserWarning,
-                stacklevel=2,
-            )
         kind = type(step).__name__
+        if kind == _VOTING:  # its members are saved below, one by one
+            weights = None if step.weights is None else [float(w) for w in step.weights]
+            entry = {"name": name, "class": kind, "params": {
+                "voting": "soft", "weights": weights,
+                "flatten_transform": bool(step.flatten_transform)}}
+        else:
+            entry = _params_record(name, step)
         if kind == "SegmentScaler":
             entry["state"] = {
                 "mean_": step.mean_.tolist(),
@@ -182,21 +175,11 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
             entry.update(_classifier_record(step, directory, _safe(name)))
         elif kind == _VOTING:
             entry["state"] = {"classes_": step.classes_.tolist()}
-            entry["members"] = []
-            for member_name, member in step.named_estimators_.items():
-                record = {"name": member_name, "class": type(member).__name__}
-                record["params"], skipped_member = _json_params(member)
-                if skipped_member:
-                    warnings.warn(
-                        f"{name}/{member_name}: parameters {skipped_member} cannot be saved as "
-                        "JSON; the loaded model has their default values.",
-                        UserWarning,
-                        stacklevel=2,
-                    )
-                record.update(
-                    _classifier_record(member, directory, f"{_safe(name)}__{_safe(member_name)}")
-                )
-                entry["members"].append(record)
+            entry["members"] = [
+                {**_params_record(f"{name}/{member_name}", member, name=member_name),
+                 **_classifier_record(member, directory, f"{_safe(name)}__{_safe(member_name)}")}
+                for member_name, member in step.named_estimators_.items()
+            ]
         steps.append(entry)
     from . import __version__
 
@@ -210,6 +193,20 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> Path:
         json.dump(document, fh, indent=1)
         fh.write("\n")
     return directory
+
+
+def _params_record(label: str, step, *, name: str | None = None) -> dict[str, Any]:
+    """``{"name", "class", "params"}`` of a step; warns about parameters JSON cannot hold."""
+    params, skipped = _json_params(step)
+    if skipped:
+        warnings.warn(
+            f"{label}: parameters {skipped} cannot be saved as JSON; the loaded model "
+            "has their default values.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return {"name": label if name is None else name, "class": type(step).__name__,
+            "params": params}
 
 
 def _is_ours(step, kinds: tuple[str, ...]) -> bool:

@@ -133,11 +133,15 @@ def test_saved_folder_holds_no_pickle_and_no_optimizer(saved):
         assert "optimizer" not in fh or not len(fh["optimizer"]["vars"])
 
 
-def test_tampered_weights_are_refused(saved):
-    weights = saved / "cnngenreclassifier.weights.h5"
-    data = bytearray(weights.read_bytes())
+def flip_a_byte(path) -> None:
+    """Tamper with a file: one byte near its end inverted."""
+    data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
+
+
+def test_tampered_weights_are_refused(saved):
+    flip_a_byte(saved / "cnngenreclassifier.weights.h5")
     with pytest.raises(ValueError, match=r"cnngenreclassifier\.weights\.h5.*SHA-256"):
         load_pipeline(saved)
 
@@ -244,10 +248,7 @@ def test_ensemble_round_trip(ensemble_pipeline, tone_files, tmp_path):
         assert a.model_.input_shape == b.model_.input_shape
     assert voting.estimators_[1].segment_window == (11, 5)
 
-    weights = folder / "votingclassifier__member1.weights.h5"
-    data = bytearray(weights.read_bytes())
-    data[-100] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    flip_a_byte(folder / "votingclassifier__member1.weights.h5")
     with pytest.raises(ValueError, match=r"member1\.weights\.h5.*SHA-256"):
         load_pipeline(folder)
 
@@ -275,3 +276,20 @@ def test_ensemble_json_without_members_is_refused(ensemble_pipeline, tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(ValueError, match="'members' must be a non-empty list"):
         load_pipeline(folder)
+
+
+def test_unsavable_parameters_are_named_in_a_warning(small_pipeline, tmp_path, tone_files):
+    import keras
+
+    clf = small_pipeline.steps[-1][1]
+    original = clf.callbacks
+    clf.set_params(callbacks=[keras.callbacks.TerminateOnNaN()])
+    try:
+        with pytest.warns(UserWarning, match=r"cnngenreclassifier: parameters \['callbacks'\]"):
+            folder = save_pipeline(small_pipeline, tmp_path / "m")
+    finally:
+        clf.set_params(callbacks=original)
+    loaded = load_pipeline(folder)
+    assert loaded.steps[-1][1].callbacks is None  # the default
+    np.testing.assert_array_equal(loaded.predict_proba(tone_files[0]),
+                                  small_pipeline.predict_proba(tone_files[0]))
