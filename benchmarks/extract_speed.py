@@ -63,7 +63,12 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------------- the two methods
+# ----------------------------------------------------------------------------- the methods
+
+def seed_mfcc(segment, sr):
+    """The seed's MFCC call on one segment, as (frames, coefficients)."""
+    return librosa.feature.mfcc(y=segment, sr=sr, n_mfcc=13, n_fft=2048, hop_length=1024).T
+
 
 def seed_reference(paths):
     """The seed's loop as the issue states it: per segment, librosa.load then librosa.feature.mfcc."""
@@ -73,8 +78,7 @@ def seed_reference(paths):
         for d in range(NUM_SEGMENTS):
             signal, sr = librosa.load(path, sr=SAMPLE_RATE, offset=d * SEGMENT_SECONDS,
                                       duration=SEGMENT_SECONDS)
-            mfcc = librosa.feature.mfcc(y=signal, sr=sr, n_mfcc=13, n_fft=2048, hop_length=1024)
-            segments.append(mfcc.T)
+            segments.append(seed_mfcc(signal, sr))
         features.append(np.stack(segments))
     return np.stack(features)
 
@@ -88,8 +92,7 @@ def whole_file_loop(paths):
         for d in range(NUM_SEGMENTS):
             start = SAMPLES_PER_SEGMENT * d
             finish = start + SAMPLES_PER_SEGMENT
-            mfcc = librosa.feature.mfcc(y=signal[start:finish], sr=sr, n_mfcc=13, n_fft=2048, hop_length=1024)
-            segments.append(mfcc.T)
+            segments.append(seed_mfcc(signal[start:finish], sr))
         features.append(np.stack(segments))
     return np.stack(features)
 

@@ -408,6 +408,7 @@ def _build_estimator(entry: dict, json_path: Path):
 
 def _build_voting(entry: dict, json_path: Path):
     """A fitted soft VotingClassifier whose members are this library's classifiers."""
+    from sklearn.base import clone
     from sklearn.ensemble import VotingClassifier
     from sklearn.preprocessing import LabelEncoder
     from sklearn.utils import Bunch
@@ -441,7 +442,7 @@ def _build_voting(entry: dict, json_path: Path):
     except (KeyError, TypeError):
         raise _SchemaError(f"step {name!r}: 'state' has no 'classes_' field.") from None
     voting = VotingClassifier(
-        [(member_name, _unfitted_copy(est)) for member_name, est in fitted],
+        [(member_name, clone(est)) for member_name, est in fitted],
         voting="soft",
         weights=weights,
         flatten_transform=bool(params.get("flatten_transform", True)),
@@ -451,12 +452,6 @@ def _build_voting(entry: dict, json_path: Path):
     voting.estimators_ = [est for _, est in fitted]
     voting.named_estimators_ = Bunch(**dict(fitted))
     return voting
-
-
-def _unfitted_copy(estimator):
-    from sklearn.base import clone
-
-    return clone(estimator)
 
 
 def _estimator_class(kind: str) -> type:

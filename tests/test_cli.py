@@ -183,6 +183,13 @@ def long_tones_dir(tmp_path_factory):
     return root
 
 
+def predicted_genres(model, folder) -> set[str]:
+    """The genres ``sk-audio-genre predict --model MODEL FOLDER`` gives its files."""
+    result = run("predict", folder, "--model", model, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {r["genre"] for r in json.loads(result.stdout)}
+
+
 def test_train_then_evaluate_round_trip(long_tones_dir, tmp_path):
     out = tmp_path / "model_dir"
     result = run(
@@ -198,9 +205,7 @@ def test_train_then_evaluate_round_trip(long_tones_dir, tmp_path):
     accuracy = float(result.stdout.split("accuracy: ")[1].split()[0])
     assert accuracy == 1.0, result.stdout  # two trivially separable "genres"
 
-    result = run("predict", long_tones_dir / "low", "--model", out, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    assert {r["genre"] for r in json.loads(result.stdout)} == {"low"}
+    assert predicted_genres(out, long_tones_dir / "low") == {"low"}
 
 
 def test_train_an_ensemble_and_predict_with_it(long_tones_dir, tmp_path):
@@ -213,9 +218,7 @@ def test_train_an_ensemble_and_predict_with_it(long_tones_dir, tmp_path):
     assert "training 2 x mlp" in result.stderr and "mean of the networks" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "clf__member0.weights.h5", "clf__member1.weights.h5", "pipeline.json"]  # fmt: skip
-    result = run("predict", long_tones_dir / "high", "--model", out, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    assert {r["genre"] for r in json.loads(result.stdout)} == {"high"}
+    assert predicted_genres(out, long_tones_dir / "high") == {"high"}
 
 
 def test_train_to_joblib_and_predict_with_it(long_tones_dir, tmp_path):
