@@ -19,7 +19,9 @@ from typing import Any
 # console unless the user chose a level; it must be set before TensorFlow loads.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from .preprocessing import SegmentScaler
+from .embedder import MusicnnEmbedder
+from .preprocessing import SegmentScaler, SegmentStatistics
+from .segment_classifier import SegmentClassifier
 from .segmenter import MFCCSegmenter
 
 __version__ = "0.1.0"
@@ -43,7 +45,10 @@ __all__ = [
     "LSTMGenreClassifier",
     "MFCCSegmenter",
     "MLPGenreClassifier",
+    "MusicnnEmbedder",
+    "SegmentClassifier",
     "SegmentScaler",
+    "SegmentStatistics",
     "datasets",
     "ensemble",
     "load_pipeline",

@@ -77,6 +77,24 @@ class SegmentSpec:
         n_fft, hop = self.n_fft, self.hop_length
         return (self.n_frames - 1) * hop + n_fft - 2 * (n_fft // 2)
 
+    # The extractor interface of sk_audio_genre._files.extract_files.
+
+    def plan(self, path: str) -> FilePlan:
+        """:func:`probe_file` with this spec."""
+        return probe_file(path, self)
+
+    def shape(self, plans: list[FilePlan]) -> tuple[int, int, int]:
+        """Every file's features have :attr:`feature_shape`."""
+        return self.feature_shape
+
+    def expected(self, plan: FilePlan) -> int:
+        """A complete analysis fills every segment."""
+        return self.n_segments
+
+    def extract(self, plan: FilePlan) -> tuple[np.ndarray, int]:
+        """:func:`extract_file` with this spec."""
+        return extract_file(plan, self)
+
 
 @dataclass(frozen=True)
 class FilePlan:
@@ -128,11 +146,24 @@ def window_bounds(frames: int, samplerate: int, spec: SegmentSpec) -> tuple[int,
     ``spec.offset`` in seconds starts the window there; ``"center"`` centres the
     window in the file (or starts at 0 when the file is shorter than the window).
     """
-    needed = resampled_length(spec.window_length, spec.sr, samplerate)
-    if spec.offset == "center":
+    return place_window(
+        frames, samplerate, offset=spec.offset, length=spec.window_length, sr=spec.sr
+    )
+
+
+def place_window(
+    frames: int, samplerate: int, *, offset: float | str, length: int | None, sr: int
+) -> tuple[int, int]:
+    """``(start, stop)`` in a file's own frames of a window of ``length`` samples at ``sr``.
+
+    ``offset`` in seconds starts the window there; ``"center"`` centres it in the file
+    (or starts at 0 when the file is shorter).  ``length=None`` runs to the file's end.
+    """
+    needed = frames if length is None else resampled_length(length, sr, samplerate)
+    if offset == "center":
         start = max(0, (frames - needed) // 2)
     else:
-        start = int(round(float(spec.offset) * samplerate))
+        start = int(round(float(offset) * samplerate))
     start = min(start, frames)
     return start, min(frames, start + needed)
 
@@ -147,14 +178,14 @@ def _describe_shortfall(plan_frames: int, samplerate: int, spec: SegmentSpec) ->
     )
 
 
-def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
-    """Check a file from its header alone and plan the window to decode.
+def read_header(path: str) -> sf._SoundFileInfo:
+    """The file's header (``soundfile.info``), or the reason it cannot be used.
 
     Raises
     ------
     AudioFileError
-        If the file is missing, empty, not audio that libsndfile reads, or too short
-        for one complete segment after the offset.
+        If the file is missing, not a regular file, empty, not audio that libsndfile
+        reads, or its header has no samples, rate or channels.
     """
     if not os.path.exists(path):
         raise AudioFileError(path, "file not found")
@@ -172,6 +203,19 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
         )
     if info.frames <= 0:
         raise AudioFileError(path, "contains no audio frames")
+    return info
+
+
+def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
+    """Check a file from its header alone and plan the window to decode.
+
+    Raises
+    ------
+    AudioFileError
+        If the file is missing, empty, not audio that libsndfile reads, or too short
+        for one complete segment after the offset.
+    """
+    info = read_header(path)
     start, stop = window_bounds(info.frames, info.samplerate, spec)
     n_complete = count_complete_segments(
         min(resampled_length(stop - start, info.samplerate, spec.sr), spec.window_length), spec
@@ -385,12 +429,3 @@ def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int]:
         segments, sr=spec.sr, n_mfcc=spec.n_mfcc, n_fft=spec.n_fft, hop_length=spec.hop_length
     )
     return features, segments.shape[0]
-
-
-def extract_or_reason(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray | None, int, str]:
-    """:func:`extract_file` for a parallel worker: errors come back as a reason string."""
-    try:
-        features, n_filled = extract_file(plan, spec)
-    except AudioFileError as exc:
-        return None, 0, exc.reason
-    return features, n_filled, ""

@@ -18,8 +18,6 @@ Two jobs live here:
 from __future__ import annotations
 
 import inspect
-import math
-import warnings
 import weakref
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -32,8 +30,7 @@ from scikeras.wrappers import KerasClassifier
 from tensorflow.python.framework import config as _tf_config
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.utils import ClassifierTags, Tags, check_random_state
+from sklearn.utils import ClassifierTags, Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -42,7 +39,15 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from ._segments import check_track_array, present_segments
+from ._segments import (
+    aggregate_segments,
+    check_track_array,
+    expand_segments,
+    predict_from_proba,
+    present_segments,
+    split_tracks,
+    window_segments,
+)
 from ._threads import apply_thread_budget
 
 # scikeras' seeding context sets TF_DETERMINISTIC_OPS=1 *before* asking TensorFlow
@@ -246,9 +251,9 @@ class BaseGenreClassifier(KerasClassifier):
         train = np.arange(len(tracks))
         self._validation_segments = None
         if self.early_stopping:
-            train, held_out = self._split_tracks(y)
-            self._validation_segments = _expand_segments(tracks[held_out], y[held_out])[:2]
-        segments, labels, weights = _expand_segments(
+            train, held_out = split_tracks(y, self.validation_fraction, self.random_state)
+            self._validation_segments = expand_segments(tracks[held_out], y[held_out])[:2]
+        segments, labels, weights = expand_segments(
             tracks[train], y[train], None if sample_weight is None else sample_weight[train]
         )
         try:
@@ -287,7 +292,7 @@ class BaseGenreClassifier(KerasClassifier):
         tracks, input_shape, y = self._check_fit_input(X, y, reset=not self.initialized_)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, tracks)
-        segments, labels, weights = _expand_segments(self._windows(tracks), y, sample_weight)
+        segments, labels, weights = expand_segments(self._windows(tracks), y, sample_weight)
         super().partial_fit(
             self._network_input(segments),
             labels,
@@ -326,36 +331,6 @@ class BaseGenreClassifier(KerasClassifier):
 
     def _fit_batch_size(self, n_segments: int) -> int:
         return n_segments if self.batch_size == "full" else self.batch_size
-
-    def _split_tracks(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Hold out ``validation_fraction`` of the tracks, stratified where possible.
-
-        Every genre keeps at least one training track.
-        """
-        indices = np.arange(len(y))
-        n_held_out = math.ceil(self.validation_fraction * len(y))
-        if len(y) < 2 or n_held_out >= len(y):
-            raise ValueError(
-                f"early_stopping needs at least 2 tracks and validation_fraction < 1 "
-                f"leaving some for training; got {len(y)} tracks and "
-                f"validation_fraction={self.validation_fraction}."
-            )
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        try:
-            train, held_out = train_test_split(
-                indices, test_size=n_held_out, stratify=y, random_state=seed
-            )
-        except ValueError:  # a genre with a single track, or too few held-out tracks
-            train, held_out = train_test_split(indices, test_size=n_held_out, random_state=seed)
-        for genre in np.setdiff1d(y[held_out], y[train]):
-            move = held_out[np.flatnonzero(y[held_out] == genre)[0]]
-            train, held_out = np.append(train, move), held_out[held_out != move]
-        if len(held_out) == 0:
-            raise ValueError(
-                "early_stopping could not hold out a track without removing a genre from "
-                "training; add tracks or set early_stopping=False."
-            )
-        return np.sort(train), np.sort(held_out)
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
         """Add the held-out tracks and the early-stopping callback to Keras' fit."""
@@ -457,7 +432,7 @@ class BaseGenreClassifier(KerasClassifier):
         proba : ndarray of shape (n_tracks, n_classes)
             Rows sum to 1; a track with no present segment gets a row of NaN.
         """
-        return self._aggregate(self.predict_segment_proba(X))[0]
+        return aggregate_segments(self.predict_segment_proba(X), self.aggregate)[0]
 
     def predict(self, X) -> np.ndarray:
         """Genre of each track.
@@ -479,30 +454,8 @@ class BaseGenreClassifier(KerasClassifier):
             If a track has no present segment (use ``predict_proba`` to get
             NaN for it instead).
         """
-        proba, mean_proba = self._aggregate(self.predict_segment_proba(X))
-        empty = np.flatnonzero(np.isnan(proba[:, 0]))
-        if empty.size:
-            raise ValueError(
-                f"Tracks {empty.tolist()[:20]} have no present segment (all NaN), so "
-                "they have no genre; predict_proba gives NaN rows for them."
-            )
-        # Vote fractions differ by at least 1/n_segments, so the small mean-probability
-        # term only breaks ties between equal vote counts.
-        return self.classes_[np.argmax(proba + 1e-6 * mean_proba, axis=1)]
-
-    def _aggregate(self, segment_proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Track probabilities under ``aggregate``, and the mean probabilities."""
-        present = ~np.isnan(segment_proba[..., 0])
-        n_present = present.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_proba = np.nansum(segment_proba, axis=1) / n_present
-            if self.aggregate == "mean":
-                return mean_proba, mean_proba
-            winners = np.argmax(np.nan_to_num(segment_proba, nan=-1.0), axis=2)
-            votes = np.zeros_like(mean_proba)
-            for k in range(votes.shape[1]):
-                votes[:, k] = ((winners == k) & present).sum(axis=1)
-            return votes / n_present, mean_proba
+        proba, mean_proba = aggregate_segments(self.predict_segment_proba(X), self.aggregate)
+        return predict_from_proba(self.classes_, proba, mean_proba)
 
     def score(self, X, y, sample_weight=None) -> float:
         """Track accuracy of :meth:`predict` on ``X`` against ``y``.
@@ -522,69 +475,3 @@ class BaseGenreClassifier(KerasClassifier):
             Fraction of tracks whose genre is predicted correctly.
         """
         return float(accuracy_score(y, self.predict(X), sample_weight=sample_weight))
-
-
-def window_segments(tracks: np.ndarray, frames: int, hop: int) -> np.ndarray:
-    """Re-cut each track's frames into windows of ``frames`` frames, one every ``hop``.
-
-    A track's segments are laid end to end in time and windows are taken from the start;
-    frames left over at the end are dropped.  A window that reaches into a missing
-    (all-NaN) segment is missing.
-
-    Parameters
-    ----------
-    tracks : ndarray of shape (n_tracks, n_segments, n_frames, n_mfcc)
-    frames, hop : int
-        Window length and step, in frames.
-
-    Returns
-    -------
-    ndarray of shape (n_tracks, n_windows, frames, n_mfcc)
-        ``n_windows = 1 + (n_segments * n_frames - frames) // hop``.
-
-    Raises
-    ------
-    ValueError
-        If a window is longer than the track (``n_segments * n_frames`` frames).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> tracks = np.zeros((2, 5, 130, 13), dtype=np.float32)
-    >>> window_segments(tracks, 65, 65).shape  # 3 s halves of 6 s segments
-    (2, 10, 65, 13)
-    >>> window_segments(tracks, 130, 65).shape  # 6 s windows every 3 s
-    (2, 9, 130, 13)
-    """
-    n_tracks, n_segments, n_frames, n_mfcc = tracks.shape
-    total = n_segments * n_frames
-    if frames > total:
-        raise ValueError(
-            f"segment_window asks for windows of {frames} frames, but a track has only "
-            f"{total} ({n_segments} segments x {n_frames} frames)."
-        )
-    timeline = tracks.reshape(n_tracks, total, n_mfcc)
-    views = np.lib.stride_tricks.sliding_window_view(timeline, frames, axis=1)[:, ::hop]
-    windows = np.swapaxes(views, -1, -2).copy()  # C order, writable
-    missing = np.isnan(windows).any(axis=(2, 3))
-    windows[missing] = np.nan
-    return windows
-
-
-def _expand_segments(
-    tracks: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """One row per present segment, with its track's label and weight."""
-    present = present_segments(tracks)
-    empty = np.flatnonzero(~present.any(axis=1))
-    if empty.size == len(tracks):
-        raise ValueError("No track has a present segment: every segment is NaN.")
-    if empty.size:
-        warnings.warn(
-            f"Tracks {empty.tolist()[:20]} have no present segment and are left out of training.",
-            UserWarning,
-            stacklevel=3,
-        )
-    track_of_segment = np.nonzero(present)[0]
-    weights = None if sample_weight is None else sample_weight[track_of_segment]
-    return tracks[present], y[track_of_segment], weights

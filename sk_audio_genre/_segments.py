@@ -1,4 +1,8 @@
-"""Validation of segment arrays shared by the classifiers and SegmentScaler.
+"""Segment arrays: validation, windowing, expansion to samples, and track predictions.
+
+Pure NumPy (and scikit-learn's validation helpers): everything here is shared by the Keras
+genre classifiers, :class:`~sk_audio_genre.SegmentClassifier` and ``SegmentScaler`` and is
+tested without TensorFlow.
 
 A *track array* is 4-D, ``(n_tracks, n_segments, n_frames, n_coefficients)``,
 as :class:`~sk_audio_genre.MFCCSegmenter` returns it.  A segment whose values
@@ -8,8 +12,14 @@ fill it); any other NaN, and any infinity, is an error.
 
 from __future__ import annotations
 
+import math
+import warnings
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 
@@ -78,3 +88,211 @@ def check_track_array(X: ArrayLike, *, estimator_name: str) -> tuple[np.ndarray,
 def present_segments(tracks: np.ndarray) -> np.ndarray:
     """Boolean mask ``(n_tracks, n_segments)``: True where a segment is not missing."""
     return ~np.isnan(tracks[:, :, 0, 0])
+
+
+def window_segments(tracks: np.ndarray, frames: int, hop: int) -> np.ndarray:
+    """Re-cut each track's frames into windows of ``frames`` frames, one every ``hop``.
+
+    A track's segments are laid end to end in time and windows are taken from the start;
+    frames left over at the end are dropped.  A window that reaches into a missing
+    (all-NaN) segment is missing.
+
+    Parameters
+    ----------
+    tracks : ndarray of shape (n_tracks, n_segments, n_frames, n_mfcc)
+    frames, hop : int
+        Window length and step, in frames.
+
+    Returns
+    -------
+    ndarray of shape (n_tracks, n_windows, frames, n_mfcc)
+        ``n_windows = 1 + (n_segments * n_frames - frames) // hop``.
+
+    Raises
+    ------
+    ValueError
+        If a window is longer than the track (``n_segments * n_frames`` frames).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tracks = np.zeros((2, 5, 130, 13), dtype=np.float32)
+    >>> window_segments(tracks, 65, 65).shape  # 3 s halves of 6 s segments
+    (2, 10, 65, 13)
+    >>> window_segments(tracks, 130, 65).shape  # 6 s windows every 3 s
+    (2, 9, 130, 13)
+    """
+    n_tracks, n_segments, n_frames, n_mfcc = tracks.shape
+    total = n_segments * n_frames
+    if frames > total:
+        raise ValueError(
+            f"segment_window asks for windows of {frames} frames, but a track has only "
+            f"{total} ({n_segments} segments x {n_frames} frames)."
+        )
+    timeline = tracks.reshape(n_tracks, total, n_mfcc)
+    views = np.lib.stride_tricks.sliding_window_view(timeline, frames, axis=1)[:, ::hop]
+    windows = np.swapaxes(views, -1, -2).copy()  # C order, writable
+    missing = np.isnan(windows).any(axis=(2, 3))
+    windows[missing] = np.nan
+    return windows
+
+
+def expand_segments(
+    tracks: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One row per present segment, with its track's label and weight.
+
+    Returns
+    -------
+    segments : ndarray of shape (n_present, n_frames, n_coefficients)
+    labels : ndarray of shape (n_present,)
+    weights : ndarray of shape (n_present,) or None
+
+    Raises
+    ------
+    ValueError
+        If no track has a present segment.
+
+    Warns
+    -----
+    UserWarning
+        Naming the tracks without a present segment (they are left out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tracks = np.zeros((2, 3, 1, 1))
+    >>> tracks[1, 2] = np.nan                    # track 1 misses its last segment
+    >>> segments, labels, _ = expand_segments(tracks, np.array(["a", "b"]))
+    >>> segments.shape, labels.tolist()
+    ((5, 1, 1), ['a', 'a', 'a', 'b', 'b'])
+    """
+    present = present_segments(tracks)
+    empty = np.flatnonzero(~present.any(axis=1))
+    if empty.size == len(tracks):
+        raise ValueError("No track has a present segment: every segment is NaN.")
+    if empty.size:
+        warnings.warn(
+            f"Tracks {empty.tolist()[:20]} have no present segment and are left out of training.",
+            UserWarning,
+            stacklevel=3,
+        )
+    track_of_segment = np.nonzero(present)[0]
+    weights = None if sample_weight is None else sample_weight[track_of_segment]
+    return tracks[present], y[track_of_segment], weights
+
+
+def aggregate_segments(segment_proba: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Track probabilities from segment probabilities, and their plain mean.
+
+    Parameters
+    ----------
+    segment_proba : ndarray of shape (n_tracks, n_segments, n_classes)
+        NaN rows for missing segments.
+    how : {"mean", "vote"}
+        ``"mean"`` averages the present segments' probabilities; ``"vote"`` gives the
+        fraction of present segments whose most likely class each class is.
+
+    Returns
+    -------
+    proba : ndarray of shape (n_tracks, n_classes)
+        NaN for a track with no present segment.
+    mean_proba : ndarray of shape (n_tracks, n_classes)
+        The mean, which :func:`predict_from_proba` uses to break vote ties.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([[[0.6, 0.4], [0.1, 0.9], [np.nan, np.nan]]])
+    >>> aggregate_segments(p, "vote")[0].tolist()
+    [[0.5, 0.5]]
+    >>> aggregate_segments(p, "mean")[0].round(2).tolist()
+    [[0.35, 0.65]]
+    """
+    present = ~np.isnan(segment_proba[..., 0])
+    n_present = present.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_proba = np.nansum(segment_proba, axis=1) / n_present
+        if how == "mean":
+            return mean_proba, mean_proba
+        winners = np.argmax(np.nan_to_num(segment_proba, nan=-1.0), axis=2)
+        votes = np.zeros_like(mean_proba)
+        for k in range(votes.shape[1]):
+            votes[:, k] = ((winners == k) & present).sum(axis=1)
+        return votes / n_present, mean_proba
+
+
+def predict_from_proba(
+    classes: np.ndarray, proba: np.ndarray, tie_break: np.ndarray | None = None
+) -> np.ndarray:
+    """The most likely class of each row; ties go to the higher ``tie_break`` value.
+
+    Raises
+    ------
+    ValueError
+        If a row is NaN (a track with no features has no genre).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> classes = np.array(["jazz", "rock"])
+    >>> predict_from_proba(classes, np.array([[0.5, 0.5]]), np.array([[0.35, 0.65]])).tolist()
+    ['rock']
+    """
+    empty = np.flatnonzero(np.isnan(proba).any(axis=1))
+    if empty.size:
+        raise ValueError(
+            f"Tracks {empty.tolist()[:20]} have no present segment (all NaN), so "
+            "they have no genre; predict_proba gives NaN rows for them."
+        )
+    if tie_break is not None:
+        # Vote fractions differ by at least 1/n_segments, so the small mean-probability
+        # term only breaks ties between equal vote counts.
+        proba = proba + 1e-6 * tie_break
+    return classes[np.argmax(proba, axis=1)]
+
+
+def split_tracks(
+    y: np.ndarray, fraction: float, random_state: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``fraction`` of the tracks, stratified where possible.
+
+    Every genre keeps at least one training track.
+
+    Returns
+    -------
+    train, held_out : ndarray of int
+        Sorted track indices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array(["a", "b", "b", "b", "c", "c", "c"])
+    >>> train, held_out = split_tracks(y, 0.5, random_state=0)
+    >>> sorted(set(y[train].tolist()))
+    ['a', 'b', 'c']
+    """
+    indices = np.arange(len(y))
+    n_held_out = math.ceil(fraction * len(y))
+    if len(y) < 2 or n_held_out >= len(y):
+        raise ValueError(
+            f"early_stopping needs at least 2 tracks and validation_fraction < 1 "
+            f"leaving some for training; got {len(y)} tracks and "
+            f"validation_fraction={fraction}."
+        )
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    try:
+        train, held_out = train_test_split(
+            indices, test_size=n_held_out, stratify=y, random_state=seed
+        )
+    except ValueError:  # a genre with a single track, or too few held-out tracks
+        train, held_out = train_test_split(indices, test_size=n_held_out, random_state=seed)
+    for genre in np.setdiff1d(y[held_out], y[train]):
+        move = held_out[np.flatnonzero(y[held_out] == genre)[0]]
+        train, held_out = np.append(train, move), held_out[held_out != move]
+    if len(held_out) == 0:
+        raise ValueError(
+            "early_stopping could not hold out a track without removing a genre from "
+            "training; add tracks or set early_stopping=False."
+        )
+    return np.sort(train), np.sort(held_out)

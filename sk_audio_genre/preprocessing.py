@@ -1,13 +1,15 @@
-"""SegmentScaler: per-coefficient standardisation of segment arrays."""
+"""SegmentScaler (per-coefficient standardisation) and SegmentStatistics (per-track summaries)."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
-__all__ = ["SegmentScaler"]
+__all__ = ["SegmentScaler", "SegmentStatistics"]
 
 
 class SegmentScaler(TransformerMixin, BaseEstimator):
@@ -126,4 +128,69 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.input_tags.allow_nan = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class SegmentStatistics(TransformerMixin, BaseEstimator):
+    """Summarise each track's segments by per-coefficient statistics over all its frames.
+
+    Turns a track array ``(n_tracks, n_segments, n_frames, n_coefficients)`` into one
+    row of ``n_coefficients`` means followed by ``n_coefficients`` standard deviations
+    per track, ignoring missing (NaN) segments: the classic "MFCC statistics" features
+    of a linear baseline, usable beside an embedding in a ``FeatureUnion``.  Stateless.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_audio_genre import SegmentStatistics
+    >>> X = np.arange(2 * 3 * 4 * 2, dtype=float).reshape(2, 3, 4, 2)
+    >>> X[1, 2] = np.nan                                    # a missing segment
+    >>> SegmentStatistics().fit_transform(X)[:, :2]          # the two coefficients' means
+    array([[11., 12.],
+           [31., 32.]])
+    """
+
+    def fit(self, X, y=None) -> SegmentStatistics:
+        """Check ``X``; nothing is learned.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_coefficients)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SegmentStatistics
+        """
+        X = self._check(X)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Means, then standard deviations, of each coefficient: ``(n_tracks, 2 * n_coef)``.
+
+        A track with no present segment gives a row of NaN.
+        """
+        check_is_fitted(self)
+        X = self._check(X)
+        frames = X.reshape(len(X), -1, X.shape[-1]).astype(np.float64)
+        with warnings.catch_warnings():  # an all-NaN track is a NaN row, said in the docstring
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.concatenate([np.nanmean(frames, axis=1), np.nanstd(frames, axis=1)], axis=1)
+
+    def _check(self, X) -> np.ndarray:
+        X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32],
+                        ensure_all_finite="allow-nan", estimator=self)
+        if X.ndim != 4:
+            raise ValueError(
+                "SegmentStatistics expects a track array (n_tracks, n_segments, n_frames, "
+                f"n_coefficients), as MFCCSegmenter returns; got {X.ndim} dimensions."
+            )
+        return X
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.two_d_array = False
         return tags

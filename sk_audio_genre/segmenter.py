@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import warnings
-from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._audio import AudioFileError, FilePlan, SegmentSpec, extract_or_reason, probe_file
-
-#: How many files an error or warning message lists before it only counts the rest.
-MAX_LISTED = 20
+from ._audio import SegmentSpec
+from ._files import FileReport, extract_files, validate_paths
 
 #: Mel bands of ``librosa.feature.melspectrogram`` (the most MFCCs it can give).
 N_MELS = 128
@@ -186,7 +180,7 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         self : MFCCSegmenter
             The fitted segmenter.
         """
-        _validate_paths(X)
+        validate_paths(X)
         spec = self._spec()
         self.n_frames_ = spec.n_frames
         self.feature_shape_ = spec.feature_shape
@@ -212,34 +206,32 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         ValueError
             Listing every file that gives no features, when ``on_error="raise"``.
         """
+        return self.transform_with_report(X)[0]
+
+    def transform_with_report(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
+        """:meth:`transform`, and what became of each file, as data.
+
+        Parameters
+        ----------
+        X : sequence of str or os.PathLike
+            Audio file paths.
+
+        Returns
+        -------
+        features : ndarray of shape (n_files, n_segments, n_frames, n_mfcc)
+            As :meth:`transform` returns them.
+        reports : list of FileReport
+            One per path, in order: ``status`` ``"ok"``, ``"partial"`` (fewer segments
+            than ``n_segments``) or ``"failed"`` (only with ``on_error="nan"``), the
+            ``reason``, and ``n_filled`` of ``n_expected`` segments.
+        """
         check_is_fitted(self)
         self._validate_params()
-        paths = _validate_paths(X)
-        spec = self._spec()
-        plans, errors = _probe_all(paths, spec)
-        self._handle_errors(errors, stage="checking the files")
-
-        jobs = [(i, plan) for i, plan in enumerate(plans) if plan is not None]
-        out = np.full((len(paths), *spec.feature_shape), np.nan, dtype=np.float32)
-        results = _parallel(self.n_jobs, self.verbose)(
-            delayed(extract_or_reason)(plan, spec) for _, plan in jobs
-        )
-        decode_errors: dict[int, str] = {}
-        short: list[tuple[str, int]] = []
-        for (i, plan), (features, n_filled, reason) in zip(jobs, results, strict=True):
-            if features is None:
-                decode_errors[i] = reason
-                continue
-            out[i] = features
-            if n_filled < spec.n_segments:
-                short.append((plan.path, n_filled))
-        self._handle_errors(
-            {i: (paths[i], reason) for i, reason in decode_errors.items()},
-            stage="decoding the files",
-        )
-        if short:
-            _warn_short(short, spec.n_segments)
-        return out
+        paths = validate_paths(X)
+        return extract_files(
+            paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
+            on_error=self.on_error, unit="segment",
+        )  # fmt: skip
 
     def _spec(self) -> SegmentSpec:
         """The validated parameters as a :class:`SegmentSpec`; checks their combination."""
@@ -260,23 +252,6 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
             offset=self.offset if isinstance(self.offset, str) else float(self.offset),
         )
 
-    def _handle_errors(self, errors: dict[int, tuple[str, str]], *, stage: str) -> None:
-        """Raise one ValueError listing every bad file, or warn under ``on_error="nan"``."""
-        if not errors:
-            return
-        listing = _format_listing([f"{path}: {reason}" for path, reason in errors.values()])
-        n = len(errors)
-        if self.on_error == "raise":
-            raise ValueError(
-                f"{n} of the input files cannot be used ({stage}); "
-                f"set on_error='nan' to give them NaN features instead:\n{listing}"
-            )
-        warnings.warn(
-            f"{n} input file(s) gave no features ({stage}); their rows are NaN:\n{listing}",
-            UserWarning,
-            stacklevel=3,
-        )
-
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.one_d_array = True
@@ -287,92 +262,3 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
-
-
-def _parallel(n_jobs: int | None, verbose: int) -> Parallel:
-    """A joblib ``Parallel`` that yields each file's features, in order, as they arrive.
-
-    Results are written into the preallocated output one by one instead of first being
-    collected in a list of every file's array, so the parent holds the output and a few
-    in-flight results, not the features twice.  Backends that cannot yield results
-    (joblib's ``"multiprocessing"``) fall back to returning the list.
-    """
-    try:
-        return Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator")
-    except ValueError as exc:
-        if "return_as" not in str(exc):
-            raise
-        return Parallel(n_jobs=n_jobs, verbose=verbose)
-
-
-def _probe_all(
-    paths: list[str], spec: SegmentSpec
-) -> tuple[list[FilePlan | None], dict[int, tuple[str, str]]]:
-    """Probe every file's header; ``(plans, errors)`` with ``None`` plans for bad files."""
-    plans: list[FilePlan | None] = []
-    errors: dict[int, tuple[str, str]] = {}
-    for i, path in enumerate(paths):
-        try:
-            plans.append(probe_file(path, spec))
-        except AudioFileError as exc:
-            plans.append(None)
-            errors[i] = (path, exc.reason)
-    return plans, errors
-
-
-def _validate_paths(X: Any) -> list[str]:
-    """The paths in ``X`` as a list of str; a clear error for anything else."""
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(
-            "X must be a sequence of audio file paths, got a single path "
-            f"{X!r}; wrap it in a list."
-        )
-    if hasattr(X, "to_numpy"):  # pandas Series, DataFrame or Index
-        X = X.to_numpy(dtype=object)
-    if not isinstance(X, (Sequence, np.ndarray)):
-        raise TypeError(
-            "X must be a sequence of audio file paths (list, 1-D array, Series or "
-            f"one-column 2-D array), got {type(X).__name__}."
-        )
-    try:
-        array = np.asarray(X, dtype=object)
-    except ValueError as exc:  # ragged nesting
-        raise ValueError(f"X must be a 1-D sequence of paths: {exc}") from None
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(
-            "X must be a 1-D sequence of audio file paths or a single column; "
-            f"got an array of shape {array.shape}."
-        )
-    if array.shape[0] == 0:
-        raise ValueError("X contains no file paths (0 samples); at least 1 is required.")
-    paths = []
-    for i, item in enumerate(array):
-        if not isinstance(item, (str, os.PathLike)):
-            raise TypeError(
-                f"X must hold str or os.PathLike audio file paths; item {i} is "
-                f"{type(item).__name__} ({item!r})."
-            )
-        paths.append(os.fsdecode(item))
-    return paths
-
-
-def _format_listing(lines: list[str]) -> str:
-    """Indented lines, the first ``MAX_LISTED`` of them and a count of the rest."""
-    shown = [f"  {line}" for line in lines[:MAX_LISTED]]
-    if len(lines) > MAX_LISTED:
-        shown.append(f"  ... and {len(lines) - MAX_LISTED} more")
-    return "\n".join(shown)
-
-
-def _warn_short(short: list[tuple[str, int]], n_segments: int) -> None:
-    listing = _format_listing(
-        [f"{path}: {n_filled} of {n_segments} segments filled" for path, n_filled in short]
-    )
-    warnings.warn(
-        f"{len(short)} file(s) are shorter than the requested window; "
-        f"their unfilled segments are NaN:\n{listing}",
-        UserWarning,
-        stacklevel=3,
-    )

@@ -11,6 +11,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 
+from sk_audio_genre._segments import split_tracks
 from sk_audio_genre.classifiers import (
     CNNGenreClassifier,
     LSTMGenreClassifier,
@@ -163,13 +164,13 @@ def test_vote_aggregation(fitted, tracks):
 
 
 def test_vote_ties_go_to_higher_mean_probability(fitted):
-    voter = clone(fitted).set_params(aggregate="vote")
+    from sk_audio_genre._segments import aggregate_segments, predict_from_proba
+
     segment_proba = np.array([[[0.6, 0.4, 0.0], [0.1, 0.9, 0.0]]], np.float32)
-    voter.classes_ = fitted.classes_
-    voter.aggregate = "vote"
-    proba, mean = voter._aggregate(segment_proba)
+    proba, mean = aggregate_segments(segment_proba, "vote")
     np.testing.assert_allclose(proba, [[0.5, 0.5, 0.0]])
     np.testing.assert_allclose(mean, [[0.35, 0.65, 0.0]])
+    assert predict_from_proba(fitted.classes_, proba, mean)[0] == fitted.classes_[1]
 
 
 def test_three_d_input_is_one_segment_per_sample(tracks):
@@ -247,7 +248,7 @@ def test_batch_size_selects_the_optimisation_mode(tracks, batch_size, steps_per_
 def test_early_stopping_holds_out_whole_tracks(tracks):
     X, y = tracks
     clf = small(MLPGenreClassifier, early_stopping=True, validation_fraction=0.34)
-    train, held_out = clf._split_tracks(y)
+    train, held_out = split_tracks(y, clf.validation_fraction, clf.random_state)
     assert len(np.intersect1d(train, held_out)) == 0
     assert len(held_out) == math.ceil(0.34 * len(y))
     assert set(y[held_out]) == set(GENRES)  # stratified
@@ -272,7 +273,7 @@ def test_early_stopping_stops_and_restores_best_weights():
 def test_early_stopping_keeps_every_genre_in_training():
     y = np.array(["a", "b", "b", "b", "c", "c", "c"])
     clf = MLPGenreClassifier(early_stopping=True, validation_fraction=0.5, random_state=0)
-    train, held_out = clf._split_tracks(y)
+    train, held_out = split_tracks(y, clf.validation_fraction, clf.random_state)
     assert set(y[train]) == {"a", "b", "c"}
     assert len(held_out) >= 1
 
@@ -389,7 +390,7 @@ def test_segment_window_recuts_tracks_into_windows(cls, tracks):
 
 
 def test_segment_window_equals_precut_segments(tracks):
-    from sk_audio_genre._base import window_segments
+    from sk_audio_genre._segments import window_segments
 
     X, y = tracks
     windowed = small(MLPGenreClassifier, segment_window=(10, 10)).fit(X, y)
@@ -399,7 +400,7 @@ def test_segment_window_equals_precut_segments(tracks):
 
 
 def test_windows_reaching_into_missing_segments_are_missing(fitted, tracks):
-    from sk_audio_genre._base import window_segments
+    from sk_audio_genre._segments import window_segments
 
     X, _ = tracks
     X = X.copy()

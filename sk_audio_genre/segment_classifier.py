@@ -1,0 +1,177 @@
+"""SegmentClassifier: any scikit-learn classifier, trained on segments, predicting tracks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+
+from ._segments import (
+    aggregate_segments,
+    check_track_array,
+    expand_segments,
+    predict_from_proba,
+    present_segments,
+)
+
+__all__ = ["SegmentClassifier"]
+
+
+class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Train a scikit-learn classifier on every segment; predict each track from its segments.
+
+    The input is a track array ``(n_tracks, n_segments, n_frames, n_coefficients)``, as
+    :class:`~sk_audio_genre.MFCCSegmenter` or ``MusicnnEmbedder(pooling="none")`` give it
+    (a musicnn patch is a segment of one frame).  ``fit`` flattens every present segment
+    into one sample of ``n_frames * n_coefficients`` features carrying its track's label
+    and fits ``estimator`` on them; ``predict_proba`` averages (or lets vote) a track's
+    segment probabilities.  Each track stays one row for scikit-learn, so every
+    cross-validation split keeps a track's segments on one side.
+
+    Parameters
+    ----------
+    estimator : classifier, default=None
+        Any scikit-learn classifier with ``predict_proba``; None means
+        ``LogisticRegression(max_iter=1000)``.  Cloned in ``fit``.
+    aggregate : {"mean", "vote"}, default="mean"
+        How a track's probabilities come from its segments': their mean, or the
+        fraction of segments voting for each class (ties go to the higher mean).
+
+    Attributes
+    ----------
+    estimator_ : classifier
+        The fitted clone of ``estimator``.
+    classes_ : ndarray of shape (n_classes,)
+        The genres, in the order of ``predict_proba``'s columns.
+    segment_shape_ : tuple of int
+        ``(n_frames, n_coefficients)`` of one segment.
+    n_features_in_ : int
+        ``X.shape[1]`` in ``fit`` (segments per track for 4-D input).
+
+    See Also
+    --------
+    CNNGenreClassifier : A Keras network with the same segment axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_audio_genre import SegmentClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.array(["jazz", "rock"] * 10)
+    >>> X = rng.normal(size=(20, 4, 1, 8)) + (y == "rock")[:, None, None, None]
+    >>> X[0, 3] = np.nan                                    # a missing segment
+    >>> clf = SegmentClassifier().fit(X, y)
+    >>> clf.predict(X[:4]).tolist()
+    ['jazz', 'rock', 'jazz', 'rock']
+    >>> clf.predict_segment_proba(X[:1]).shape              # (tracks, segments, classes)
+    (1, 4, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"]), None],
+        "aggregate": [StrOptions({"mean", "vote"})],
+    }
+
+    def __init__(self, estimator: Any = None, *, aggregate: str = "mean") -> None:
+        self.estimator = estimator
+        self.aggregate = aggregate
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SegmentClassifier:
+        """Fit the estimator on every present segment, labelled with its track's genre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_coefficients)
+            Tracks; all-NaN segments are missing and skipped.  3-D input is one segment
+            per sample, 2-D one segment of ``n_features`` frames.
+        y : array-like of shape (n_tracks,)
+            Genre of each track.
+        sample_weight : array-like of shape (n_tracks,), default=None
+            Weight of each track, given to each of its segments.
+
+        Returns
+        -------
+        self : SegmentClassifier
+        """
+        tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(tracks, y)
+        check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, tracks)
+        segments, labels, weights = expand_segments(tracks, y, sample_weight)
+        estimator = LogisticRegression(max_iter=1000) if self.estimator is None else self.estimator
+        self.estimator_ = clone(estimator)
+        fit_params = {} if weights is None else {"sample_weight": weights}
+        self.estimator_.fit(segments.reshape(len(segments), -1), labels, **fit_params)
+        self.classes_ = self.estimator_.classes_
+        self.segment_shape_ = tracks.shape[2:]
+        self.n_features_in_ = input_shape[1]
+        return self
+
+    def predict_segment_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of every segment.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_coefficients)
+            Tracks, as in :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_tracks, n_segments, n_classes)
+            NaN for missing segments.
+        """
+        check_is_fitted(self)
+        tracks, _ = check_track_array(X, estimator_name=type(self).__name__)
+        if tracks.shape[2:] != tuple(self.segment_shape_):
+            raise ValueError(
+                f"X has segments of {tracks.shape[2]} frames x {tracks.shape[3]} values, but "
+                f"{type(self).__name__} was fitted on segments of {self.segment_shape_[0]} x "
+                f"{self.segment_shape_[1]}."
+            )
+        present = present_segments(tracks)
+        proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan)
+        if present.any():
+            segments = tracks[present]
+            proba[present] = self.estimator_.predict_proba(segments.reshape(len(segments), -1))
+        return proba
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of each track, from its segments.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_tracks, n_classes)
+            A track with no present segment gets a row of NaN.
+        """
+        return aggregate_segments(self.predict_segment_proba(X), self.aggregate)[0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Genre of each track.
+
+        Raises
+        ------
+        ValueError
+            If a track has no present segment (``predict_proba`` gives it NaN).
+        """
+        proba, mean_proba = aggregate_segments(self.predict_segment_proba(X), self.aggregate)
+        return predict_from_proba(self.classes_, proba, mean_proba)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        return tags
