@@ -1,150 +1,118 @@
 """Train the pretrained model that ships in sk_audio_genre/data/pretrained, and measure it.
 
-Reproduces the shipped files (same seed, same data -> same weights on the same platform):
-
     python benchmarks/train_pretrained.py --data ../shared/data/gtzan --out sk_audio_genre/data/pretrained
 
-1. Lists the GTZAN tracks in --data and keeps the fault-filtered *test* list (Kereliuk, Sturm &
-   Larsen 2015) out of everything below except the last held-out check.
-2. Computes each track's MFCC segments once (the recipe's MFCCSegmenter).
-3. Cross-validates by track (repeated stratified 5-fold; every split keeps a track's segments on
-   one side) the baseline -- logistic regression on each track's MFCC means and standard
-   deviations -- a single CNN, a three-CNN ensemble on the same segments, and the recipe -- a
-   three-CNN ensemble whose members see 6 s segments, their 3 s halves and overlapping 6 s
-   windows -- printing mean +- std of the fold accuracies (single CNN = the mean accuracy of
-   the same-segment ensemble's members, each scored alone).
-4. Fits the recipe on all training tracks, prints its accuracy on the test-list tracks, and
-   saves it with save_pipeline (JSON + Keras weights, no pickle).
+1. Lists the GTZAN tracks in --data and keeps the fault-filtered *test* list (Kereliuk,
+   Sturm & Larsen 2015) out of training.
+2. Cross-validates the recipe (``sk_audio_genre.pretrained.pretrained_recipe``: musicnn
+   embedding + MFCC statistics -> StandardScaler -> LogisticRegression) by track with
+   repeated stratified 5-fold CV on the training tracks, against the MFCC-statistics
+   baseline, on features computed once (the feature steps learn nothing, so this equals
+   cross-validating the whole pipeline).  Prints mean +- std of the fold accuracies and the
+   folds better / equal / worse than the baseline.
+3. Fits the recipe on all training tracks (from the audio files), prints its predictions
+   for the held-out test-list tracks, and saves it with ``save_pipeline`` (JSON + arrays, no
+   pickle), recording the training tracks' ids and SHA-256 digests as metadata.
+4. Prints the model's digest: paste it into ``PRETRAINED_SHA256`` in
+   ``sk_audio_genre/pretrained.py``.
 
-``--cv-repeats 0`` skips step 3.  Figures come from the 78-track development subset of GTZAN;
-with so few tracks, fold accuracies vary by +-0.1 or more.
+``--report FILE`` also writes the summary as JSON (``docs/_static/benchmarks/
+train_pretrained.json``).  Figures come from the 78-track development subset of GTZAN;
+random folds share artists, so they are optimistic (``heads.py`` also reports an
+artist-disjoint evaluation).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import clone
 from sklearn.model_selection import RepeatedStratifiedKFold
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from sk_audio_genre import MFCCSegmenter, SegmentScaler
-from sk_audio_genre.datasets import fault_filtered_split, load_gtzan
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _features import recipe_features  # noqa: E402
+
+from sk_audio_genre.datasets import fault_filtered_split, load_gtzan  # noqa: E402
+from sk_audio_genre.model_format import model_digest, save_pipeline  # noqa: E402
+from sk_audio_genre.pretrained import pretrained_recipe  # noqa: E402
 
 SEED = 0
 
-#: The shipped recipe: the segmenter, the member network (after a SegmentScaler), and the
-#: time scales of the ensemble's members (CNNGenreClassifier's segment_window).
-SEGMENTER = dict(n_segments=5, segment_duration=6.0, offset="center")
-CLASSIFIER = ("CNNGenreClassifier", dict(batch_norm=True, learning_rate=1e-3, epochs=30))
-SEGMENT_WINDOWS = [None, (65, 65), (130, 65)]
+
+def head():
+    """The recipe after its feature step (StandardScaler -> LogisticRegression)."""
+    return clone(pretrained_recipe()[1:])
 
 
-def make_classifier(seed: int, segment_windows=SEGMENT_WINDOWS):
-    """The recipe's soft-voting ensemble, its members' seeds drawn from ``seed``."""
-    from sk_audio_genre import classifiers
-    from sk_audio_genre.ensemble import seed_ensemble
-
-    name, params = CLASSIFIER
-    member = getattr(classifiers, name)(**params)
-    return seed_ensemble(member, n_members=len(segment_windows), random_state=seed,
-                         segment_windows=segment_windows)
-
-
-def make_baseline():
-    """Logistic regression on each track's per-coefficient MFCC mean and standard deviation."""
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-
-
-def track_statistics(X: np.ndarray) -> np.ndarray:
-    frames = X.reshape(len(X), -1, X.shape[-1])
-    return np.concatenate([np.nanmean(frames, axis=1), np.nanstd(frames, axis=1)], axis=1)
-
-
-def cross_validate(X, y, repeats: int) -> dict[str, list[float]]:
+def cross_validate(features, y, repeats):
     cv = RepeatedStratifiedKFold(n_splits=5, n_repeats=repeats, random_state=SEED)
-    stats = track_statistics(X)
-    scores: dict[str, list[float]] = {
-        "baseline": [], "single CNN": [], "3 CNNs, same segments": [], "recipe": []}
-    for fold, (train, test) in enumerate(cv.split(X, y)):
-        baseline = make_baseline().fit(stats[train], y[train])
-        scores["baseline"].append(baseline.score(stats[test], y[test]))
-        seeds = make_pipeline(SegmentScaler(), make_classifier(SEED + fold, [None] * 3))
-        seeds.fit(X[train], y[train])
-        scaled = seeds[0].transform(X[test])
-        members = seeds[-1].estimators_
-        labels = seeds[-1].le_.inverse_transform
-        scores["single CNN"].append(float(np.mean(
-            [np.mean(labels(m.predict(scaled)) == y[test]) for m in members])))
-        scores["3 CNNs, same segments"].append(seeds.score(X[test], y[test]))
-        recipe = make_pipeline(SegmentScaler(), make_classifier(SEED + fold))
-        scores["recipe"].append(recipe.fit(X[train], y[train]).score(X[test], y[test]))
-        print(f"  fold {fold + 1:2d}: " + "  ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()),
-              flush=True)
+    scores = {"baseline": [], "recipe": []}
+    for train, test in cv.split(features["recipe"], y):
+        for name in scores:
+            model = head().fit(features[name][train], y[train])
+            scores[name].append(float(model.score(features[name][test], y[test])))
     return scores
 
 
-def main() -> None:
-    from sk_audio_genre.pretrained import save_pipeline
+def file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/gtzan", help="GTZAN-style folder")
     parser.add_argument("--out", default="sk_audio_genre/data/pretrained", help="model folder")
-    parser.add_argument("--cv-repeats", type=int, default=2, help="repeats of 5-fold CV (0: skip)")
-    parser.add_argument("--jobs", type=int, default=None, help="files decoded in parallel")
-    parser.add_argument("--report", default=None, metavar="FILE",
-                        help="also write the printed summary (CV folds, held-out check) as JSON")
+    parser.add_argument("--cache", default="results/cache", help="feature cache folder")
+    parser.add_argument("--cv-repeats", type=int, default=4, help="repeats of 5-fold CV (0: skip)")
+    parser.add_argument("--report", default=None, metavar="FILE", help="also write JSON")
     args = parser.parse_args()
     start = time.monotonic()
 
     data = load_gtzan(args.data)
-    test = fault_filtered_split(data.track_ids).test
-    print(
-        f"{len(data.paths)} tracks in {args.data}; {int(test.sum())} in the fault-filtered test "
-        f"list, held out: {', '.join(data.track_ids[test]) or 'none'}"
-    )
-    segmenter = MFCCSegmenter(**SEGMENTER, n_jobs=args.jobs).fit(data.paths)
-    X = segmenter.transform(data.paths)
-    y = np.asarray(data.genres)
-    X_train, y_train = X[~test], y[~test]
-    print(f"features {X.shape} in {time.monotonic() - start:.0f} s")
+    y, ids = np.asarray(data.genres), np.asarray(data.track_ids)
+    test = fault_filtered_split(ids).test
+    train_paths = [p for p, t in zip(data.paths, test, strict=True) if not t]
+    print(f"{len(y)} tracks in {args.data}; held out (fault-filtered test list): "
+          f"{', '.join(ids[test]) or 'none'}")
+    summary: dict = {"recipe": repr(pretrained_recipe()), "n_train": int((~test).sum())}
 
-    summary = {"recipe": {"segmenter": SEGMENTER, "classifier": CLASSIFIER,
-                          "segment_windows": SEGMENT_WINDOWS}}
     if args.cv_repeats:
-        print(f"cross-validation over {len(y_train)} training tracks, "
-              f"{args.cv_repeats} x stratified 5-fold:")
-        scores = cross_validate(X_train, y_train, args.cv_repeats)
-        for name, values in scores.items():
-            print(f"{name:>21}: {np.mean(values):.3f} +- {np.std(values):.3f} "
-                  f"(min {np.min(values):.3f}, max {np.max(values):.3f}, {len(values)} folds)")
-        summary["cv"] = {k: [float(v) for v in vals] for k, vals in scores.items()}
+        features = recipe_features(data, args.cache)
+        scores = cross_validate({k: v[~test] for k, v in features.items()}, y[~test],
+                                args.cv_repeats)
+        base, recipe = np.asarray(scores["baseline"]), np.asarray(scores["recipe"])
+        print(f"{args.cv_repeats} x stratified 5-fold CV over {int((~test).sum())} tracks:")
+        for name, values in (("baseline (MFCC statistics + LR)", base), ("recipe", recipe)):
+            print(f"  {name:32s} {values.mean():.3f} +- {values.std():.3f}")
+        print(f"  recipe better / equal / worse than baseline: {(recipe > base).sum()} / "
+              f"{(recipe == base).sum()} / {(recipe < base).sum()} folds")
+        summary["cv"] = scores
 
-    scaler = SegmentScaler().fit(X_train)
-    clf = make_classifier(SEED).fit(scaler.transform(X_train), y_train)
-    pipe = Pipeline([("mfcc", segmenter), ("scale", scaler), ("clf", clf)])
+    model = pretrained_recipe().fit(train_paths, y[~test])
     if test.any():
-        proba = clf.predict_proba(scaler.transform(X[test]))
-        for track, genre, row in zip(data.track_ids[test], y[test], proba, strict=True):
+        test_paths = [p for p, t in zip(data.paths, test, strict=True) if t]
+        proba = model.predict_proba(test_paths)
+        for track, genre, row in zip(ids[test], y[test], proba, strict=True):
             order = np.argsort(-row)[:3]
-            top = ", ".join(f"{clf.classes_[i]} {row[i]:.2f}" for i in order)
+            top = ", ".join(f"{model.classes_[i]} {row[i]:.2f}" for i in order)
             print(f"held-out {track} (true {genre}): {top}")
-        accuracy = float(np.mean(clf.classes_[proba.argmax(axis=1)] == y[test]))
-        print(f"held-out test-list accuracy: {accuracy:.3f} ({int(test.sum())} tracks)")
-        summary["test_list"] = {"tracks": data.track_ids[test].tolist(), "accuracy": accuracy}
+        summary["test_list"] = {"tracks": ids[test].tolist(),
+                                "predicted": model.classes_[proba.argmax(1)].tolist()}
 
-    for stale in [*Path(args.out).glob("*.weights.h5"), Path(args.out) / "pipeline.json"]:
-        stale.unlink(missing_ok=True)  # a previous recipe's files must not linger
-    out = save_pipeline(pipe, args.out)
+    trained_on = [{"track": str(t), "sha256": file_digest(p)}
+                  for t, p in zip(ids[~test], train_paths, strict=True)]
+    out = save_pipeline(model, args.out, metadata={"trained_on": trained_on})
     for path in sorted(out.iterdir()):
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    summary["digest"] = model_digest(out)
     summary["total_seconds"] = round(time.monotonic() - start)
-    print(json.dumps(summary))
+    print(f"model digest (PRETRAINED_SHA256): {summary['digest']}")
     if args.report:
         Path(args.report).write_text(json.dumps(summary, indent=1) + "\n")
     print(f"total {summary['total_seconds']} s")

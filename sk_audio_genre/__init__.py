@@ -34,14 +34,20 @@ _LAZY = {
     "ensemble": "ensemble",
     "seed_ensemble": "ensemble",
     "networks": "networks",
+    "model_format": "model_format",
+    "inference": "inference",
+    "recipes": "recipes",
+    "timeline": "timeline",
+    "GenreTimelineDisplay": "timeline",
     "pretrained": "pretrained",
     "load_pretrained": "pretrained",
-    "load_pipeline": "pretrained",
-    "save_pipeline": "pretrained",
+    "load_pipeline": "model_format",
+    "save_pipeline": "model_format",
 }
 
 __all__ = [
     "CNNGenreClassifier",
+    "GenreTimelineDisplay",
     "LSTMGenreClassifier",
     "MFCCSegmenter",
     "MLPGenreClassifier",
@@ -51,12 +57,16 @@ __all__ = [
     "SegmentStatistics",
     "datasets",
     "ensemble",
+    "inference",
     "load_pipeline",
     "load_pretrained",
+    "model_format",
     "networks",
     "pretrained",
+    "recipes",
     "save_pipeline",
     "seed_ensemble",
+    "timeline",
 ]
 
 

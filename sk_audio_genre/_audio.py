@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import struct
 from dataclasses import dataclass
 
@@ -30,18 +29,11 @@ import scipy.fft
 import scipy.sparse
 import soundfile as sf
 
+from ._header import AudioFileError, read_header, short_error
+
 #: ``librosa.power_to_db`` settings used by ``librosa.feature.mfcc``.
 AMIN = 1e-10
 TOP_DB = 80.0
-
-
-class AudioFileError(ValueError):
-    """A file that cannot give features; ``reason`` says why in a few words."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -178,34 +170,6 @@ def _describe_shortfall(plan_frames: int, samplerate: int, spec: SegmentSpec) ->
     )
 
 
-def read_header(path: str) -> sf._SoundFileInfo:
-    """The file's header (``soundfile.info``), or the reason it cannot be used.
-
-    Raises
-    ------
-    AudioFileError
-        If the file is missing, not a regular file, empty, not audio that libsndfile
-        reads, or its header has no samples, rate or channels.
-    """
-    if not os.path.exists(path):
-        raise AudioFileError(path, "file not found")
-    if not os.path.isfile(path):
-        raise AudioFileError(path, "not a regular file")
-    if os.path.getsize(path) == 0:
-        raise AudioFileError(path, "empty file (0 bytes)")
-    try:
-        info = sf.info(path)
-    except Exception as exc:  # libsndfile reports every kind of bad header this way
-        raise AudioFileError(path, f"not readable as audio ({_short_error(exc)})") from None
-    if info.samplerate <= 0 or info.channels <= 0:
-        raise AudioFileError(
-            path, f"invalid header (samplerate={info.samplerate}, channels={info.channels})"
-        )
-    if info.frames <= 0:
-        raise AudioFileError(path, "contains no audio frames")
-    return info
-
-
 def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
     """Check a file from its header alone and plan the window to decode.
 
@@ -223,12 +187,6 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
     if n_complete == 0:
         raise AudioFileError(path, _describe_shortfall(stop - start, info.samplerate, spec))
     return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype)
-
-
-def _short_error(exc: BaseException) -> str:
-    """libsndfile's own words (``"Format not recognised."``), without the path it repeats."""
-    text = getattr(exc, "error_string", None) or str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def load_window(plan: FilePlan, sr: int) -> np.ndarray:
@@ -416,7 +374,7 @@ def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int]:
     try:
         y = load_window(plan, spec.sr)
     except Exception as exc:
-        raise AudioFileError(plan.path, f"decoding failed ({_short_error(exc)})") from None
+        raise AudioFileError(plan.path, f"decoding failed ({short_error(exc)})") from None
     segments = split_segments(y, spec)
     if segments.shape[0] == 0:
         raise AudioFileError(

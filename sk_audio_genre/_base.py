@@ -18,6 +18,8 @@ Two jobs live here:
 from __future__ import annotations
 
 import inspect
+import math
+import warnings
 import weakref
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -63,6 +65,8 @@ apply_thread_budget(tf.config.threading)
 
 #: Segments per prediction step.
 PREDICT_BATCH_SIZE = 256
+#: The most values (classes x network input) a saved model may make ``restore`` allocate.
+MAX_RESTORE_VALUES = 50_000_000
 
 _PREDICT_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -189,6 +193,17 @@ class BaseGenreClassifier(KerasClassifier):
     def _network_input(self, segments: np.ndarray) -> np.ndarray:
         """Shape ``(n, n_frames, n_mfcc)`` segments as the network expects them."""
         return segments
+
+    def _network_input_shape(self, segment_shape: Sequence[int]) -> tuple[int, ...]:
+        """The network's input shape for segments of ``segment_shape``, windows applied."""
+        frames, coefficients = segment_shape
+        if self.segment_window is not None:
+            frames = int(self.segment_window[0])
+        return tuple(self._network_input(np.empty((0, frames, coefficients))).shape[1:])
+
+    def _network_weight_shapes(self, input_shape: Sequence[int], n_classes: int) -> list:
+        """The shapes of the network's weights, without building it (subclasses implement)."""
+        raise NotImplementedError
 
     def _keras_build_fn(self, meta: dict, compile_kwargs: dict) -> keras.Model:
         if meta["n_classes_"] < 2:
@@ -363,6 +378,65 @@ class BaseGenreClassifier(KerasClassifier):
         self.n_segments_in_ = tracks.shape[1]
         self.segment_shape_ = tracks.shape[2:]
         self.n_iter_ = len(self.history_["loss"])
+
+    # ----------------------------------------------------------- persistence
+
+    def fitted_state(self) -> dict[str, Any]:
+        """What a saved model records besides the parameters and the weights (JSON-able)."""
+        return {
+            "classes_": self.classes_.tolist(),
+            "segment_shape_": [int(n) for n in self.segment_shape_],
+            "n_segments_in_": int(self.n_segments_in_),
+            "n_features_in_": int(self.n_features_in_),
+            "n_iter_": int(self.n_iter_),
+            "history_": {k: [float(v) if np.isfinite(v) else None for v in values]
+                         for k, values in self.history_.items()},
+        }
+
+    def save_weights(self, path) -> None:
+        """The network's weights only, from an uncompiled copy: no optimizer state."""
+        network = self._build_network(tuple(self.model_.input_shape[1:]), len(self.classes_))
+        network.set_weights(self.model_.get_weights())
+        network.save_weights(path)
+
+    def restore(self, state: dict[str, Any], weights_path, weight_shapes: list) -> None:
+        """Become the fitted classifier that :meth:`fitted_state` and :meth:`save_weights` described.
+
+        The saved weights' shapes (``weight_shapes``, read from the file without loading
+        it) must be exactly those of the network the parameters describe for this input
+        and these classes; only then is the network built (scikeras' ``initialize``, as in
+        ``fit``, without training) and the weights loaded.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree or the weights do not load.
+        """
+        classes = np.asarray(state["classes_"])
+        segment_shape = tuple(state["segment_shape_"])
+        input_shape = self._network_input_shape(segment_shape)
+        expected = self._network_weight_shapes(input_shape, len(classes))
+        if sorted(map(tuple, weight_shapes)) != sorted(map(tuple, expected)):
+            raise ValueError(
+                f"the weights file holds arrays of shapes {sorted(weight_shapes)}, but a "
+                f"{type(self).__name__} with these parameters on {segment_shape} segments "
+                f"and {len(classes)} classes has {sorted(expected)}."
+            )
+        if math.prod(input_shape) * len(classes) > MAX_RESTORE_VALUES:
+            raise ValueError(f"segments of {segment_shape} are too large to restore.")
+        dummy = np.zeros((len(classes), *input_shape), dtype=np.float32)
+        super().initialize(dummy, classes)  # builds and compiles, as fit does; no training
+        with warnings.catch_warnings():
+            # The file holds no optimizer state (see save_weights); Keras says so.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            self.model_.load_weights(weights_path)
+        self.classes_ = classes
+        self.segment_shape_ = segment_shape
+        self.n_segments_in_ = int(state["n_segments_in_"])
+        self.n_features_in_ = int(state["n_features_in_"])
+        self.n_iter_ = int(state["n_iter_"])
+        self.history_ = {k: [np.nan if v is None else v for v in values]
+                         for k, values in state["history_"].items()}
 
     # --------------------------------------------------------------- predict
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
-from ._audio import AudioFileError
+from ._header import AudioFileError
 
 #: How many files an error or warning message lists before it only counts the rest.
 MAX_LISTED = 20

@@ -23,14 +23,8 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from ._audio import (
-    AudioFileError,
-    FilePlan,
-    load_window,
-    place_window,
-    read_header,
-    resampled_length,
-)
+from ._audio import FilePlan, load_window, place_window, resampled_length
+from ._header import AudioFileError, read_header
 from ._musicnn_network import LAYER_SIZES, N_MELS, PATCH_FRAMES, MusicnnNetwork
 
 #: musicnn's signal processing (its ``configuration.py``).
@@ -39,9 +33,9 @@ N_FFT = 512
 HOP_LENGTH = 256
 #: Samples that give one patch's 187 frames (a centred STFT gives ``1 + n // 256``).
 MIN_PATCH_SAMPLES = (PATCH_FRAMES - 1) * HOP_LENGTH
-#: Seconds of one patch, and between frames.
-PATCH_SECONDS = MIN_PATCH_SAMPLES / SR
-FRAME_SECONDS = HOP_LENGTH / SR
+MIN_PATCH_SECONDS = MIN_PATCH_SAMPLES / SR
+#: Seconds from one non-overlapping patch to the next (187 frames of 16 ms): 2.992 s.
+PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SR
 
 POOLINGS = ("mean", "mean+std", "max", "none")
 
@@ -132,7 +126,7 @@ class PatchSpec:
         where = "" if self.offset in (0, 0.0) else f" after offset={self.offset!r}"
         return (
             f"too short: {window_frames / info.samplerate:.3f} s of audio{where} (the file is "
-            f"{length:.3f} s long); one musicnn patch needs {PATCH_SECONDS:.3f} s"
+            f"{length:.3f} s long); one musicnn patch needs {MIN_PATCH_SECONDS:.3f} s"
         )
 
     def expected(self, plan: FilePlan) -> int:
@@ -167,7 +161,7 @@ class PatchSpec:
             raise AudioFileError(
                 plan.path,
                 f"decoded only {y.size / SR:.3f} s of audio, less than one "
-                f"{PATCH_SECONDS:.3f} s patch",
+                f"{MIN_PATCH_SECONDS:.3f} s patch",
             )
         return patches
 

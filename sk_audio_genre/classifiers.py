@@ -15,7 +15,14 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseGenreClassifier
-from .networks import build_cnn, build_lstm, build_mlp
+from .networks import (
+    build_cnn,
+    build_lstm,
+    build_mlp,
+    cnn_weight_shapes,
+    lstm_weight_shapes,
+    mlp_weight_shapes,
+)
 
 __all__ = ["CNNGenreClassifier", "LSTMGenreClassifier", "MLPGenreClassifier"]
 
@@ -149,13 +156,14 @@ class MLPGenreClassifier(BaseGenreClassifier):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
 
+    def _architecture(self) -> dict[str, Any]:
+        return {"hidden_layer_sizes": tuple(self.hidden_layer_sizes), "dropout": self.dropout}
+
     def _build_network(self, input_shape: Sequence[int], n_classes: int) -> keras.Model:
-        return build_mlp(
-            input_shape,
-            n_classes,
-            hidden_layer_sizes=self.hidden_layer_sizes,
-            dropout=self.dropout,
-        )
+        return build_mlp(input_shape, n_classes, **self._architecture())
+
+    def _network_weight_shapes(self, input_shape: Sequence[int], n_classes: int) -> list:
+        return mlp_weight_shapes(input_shape, n_classes, **self._architecture())
 
 
 @_with_shared_docs
@@ -239,15 +247,15 @@ class CNNGenreClassifier(BaseGenreClassifier):
                 f"14 frames x 11 coefficients; got {n_frames} x {n_mfcc}. "
                 "Use conv_padding='same' for smaller segments."
             )
-        return build_cnn(
-            input_shape,
-            n_classes,
-            filters=self.filters,
-            dense_units=self.dense_units,
-            dropout=self.dropout,
-            batch_norm=self.batch_norm,
-            conv_padding=self.conv_padding,
-        )
+        return build_cnn(input_shape, n_classes, **self._architecture())
+
+    def _architecture(self) -> dict[str, Any]:
+        return {"filters": tuple(self.filters), "dense_units": self.dense_units,
+                "dropout": self.dropout, "batch_norm": self.batch_norm,
+                "conv_padding": self.conv_padding}
+
+    def _network_weight_shapes(self, input_shape: Sequence[int], n_classes: int) -> list:
+        return cnn_weight_shapes(input_shape, n_classes, **self._architecture())
 
 
 @_with_shared_docs
@@ -311,11 +319,12 @@ class LSTMGenreClassifier(BaseGenreClassifier):
         self.dense_units = dense_units
         self.dropout = dropout
 
+    def _architecture(self) -> dict[str, Any]:
+        return {"lstm_units": tuple(self.lstm_units), "dense_units": self.dense_units,
+                "dropout": self.dropout}
+
     def _build_network(self, input_shape: Sequence[int], n_classes: int) -> keras.Model:
-        return build_lstm(
-            input_shape,
-            n_classes,
-            lstm_units=self.lstm_units,
-            dense_units=self.dense_units,
-            dropout=self.dropout,
-        )
+        return build_lstm(input_shape, n_classes, **self._architecture())
+
+    def _network_weight_shapes(self, input_shape: Sequence[int], n_classes: int) -> list:
+        return lstm_weight_shapes(input_shape, n_classes, **self._architecture())

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from importlib import resources
 
 import numpy as np
-import soundfile as sf
 from sklearn.utils import Bunch
+
+from . import _header
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -30,9 +31,9 @@ __all__ = [
     "load_split_lists",
 ]
 
-#: File extensions :func:`load_gtzan` reads by default, all read by libsndfile. The order is also
-#: the preference when one track id exists in several formats: lossless before lossy.
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".aiff", ".aif", ".au", ".ogg", ".mp3")
+#: File extensions :func:`load_gtzan` reads by default (the decoder's own list). The order is
+#: also the preference when one track id exists in several formats: lossless before lossy.
+AUDIO_EXTENSIONS = _header.AUDIO_EXTENSIONS
 
 #: Names of the three fault-filtered lists, in the order train, valid, test.
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
@@ -75,13 +76,11 @@ def _preference(ext: str, name: str) -> tuple[int, str, str]:
 
 
 def _unreadable_reason(path: str) -> str | None:
-    """Why libsndfile cannot use ``path``, or None if it can."""
+    """Why ``path`` cannot be used as audio, or None if it can."""
     try:
-        info = sf.info(path)
-    except Exception as exc:  # any failure to probe means "unreadable"; reported, never silent
-        return f"{type(exc).__name__}: {exc}".strip()
-    if info.frames <= 0:
-        return "no audio frames"
+        _header.read_header(path)
+    except _header.AudioFileError as exc:
+        return exc.reason
     return None
 
 
@@ -100,7 +99,7 @@ def load_gtzan(
         The folder holding the genre sub-folders.
     extensions : str or iterable of str, default=None
         File extensions to read, with or without the leading dot, matched case-insensitively.
-        ``None`` means :data:`AUDIO_EXTENSIONS`: ``.wav .flac .aiff .aif .au .ogg .mp3``.
+        ``None`` means :data:`AUDIO_EXTENSIONS` (wav, flac, aiff, au, ogg, opus, mp3, ...).
 
     Returns
     -------

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._files import FileReport, extract_files, validate_paths
 from ._musicnn_network import LAYER_SIZES, MSD_TAGS
-from ._patches import PATCH_SECONDS, POOLINGS, PatchSpec, hop_frames_for
+from ._patches import MIN_PATCH_SECONDS, POOLINGS, PatchSpec, hop_frames_for
 
 __all__ = ["MSD_TAGS", "MusicnnEmbedder"]
 
@@ -46,7 +46,7 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
         ``duration`` seconds in the file (it needs ``duration``).
     duration : float or None, default=None
         Seconds analysed from ``offset``; None analyses to the end of the file.  At least
-        one patch (2.976 s).
+        one patch (2.976 s); a patch starts every 2.992 s, so ``29.92`` holds ten.
     patch_hop : float or None, default=None
         Seconds between patch starts; None gives musicnn's non-overlapping patches
         (every 187 frames).  Converted to ``round(62.5 * patch_hop)`` frames.
@@ -236,10 +236,10 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
                 "offset='center' centres a window of `duration` seconds, but duration=None "
                 "(the whole file); set duration, e.g. duration=30.0, or offset=0.0."
             )
-        if self.duration is not None and self.duration < PATCH_SECONDS:
+        if self.duration is not None and self.duration < MIN_PATCH_SECONDS:
             raise ValueError(
                 f"duration={self.duration!r} is shorter than one musicnn patch "
-                f"({PATCH_SECONDS:.3f} s); use duration >= {PATCH_SECONDS:.3f} or None."
+                f"({MIN_PATCH_SECONDS:.3f} s); use duration >= {MIN_PATCH_SECONDS:.3f} or None."
             )
         return PatchSpec(
             offset=self.offset if isinstance(self.offset, str) else float(self.offset),

@@ -13,12 +13,20 @@ Importing this module imports Keras (and so TensorFlow).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import keras
 from keras import layers
 
-__all__ = ["build_cnn", "build_lstm", "build_mlp"]
+__all__ = [
+    "build_cnn",
+    "build_lstm",
+    "build_mlp",
+    "cnn_weight_shapes",
+    "lstm_weight_shapes",
+    "mlp_weight_shapes",
+]
 
 
 def build_mlp(
@@ -186,3 +194,65 @@ def build_lstm(
     model.add(layers.Dropout(dropout))
     model.add(layers.Dense(n_classes, activation="softmax"))
     return model
+
+
+# The shapes of each network's weights, computed without building it: a saved model's
+# weights file is checked against them before any layer allocates memory.
+
+
+def mlp_weight_shapes(
+    input_shape: Sequence[int], n_classes: int, *,
+    hidden_layer_sizes: Sequence[int] = (512, 256, 64), dropout: float = 0.0,
+) -> list[tuple[int, ...]]:  # fmt: skip
+    """Kernel and bias shapes of :func:`build_mlp`'s network, in layer order.
+
+    >>> sum(math.prod(s) for s in mlp_weight_shapes((130, 13), 10))
+    1014218
+    """
+    shapes, width = [], math.prod(input_shape)
+    for units in [*hidden_layer_sizes, n_classes]:
+        shapes += [(width, units), (units,)]
+        width = units
+    return shapes
+
+
+def cnn_weight_shapes(
+    input_shape: Sequence[int], n_classes: int, *, filters: Sequence[int] = (32, 64, 128),
+    dense_units: int = 64, dropout: float = 0.1, batch_norm: bool = False,
+    conv_padding: str = "valid",
+) -> list[tuple[int, ...]]:  # fmt: skip
+    """Weight shapes of :func:`build_cnn`'s network, in layer order.
+
+    >>> sum(math.prod(s) for s in cnn_weight_shapes((130, 13, 1), 10))
+    298186
+    """
+    kernels = ((3, 3), (3, 3), (2, 2))
+    height, width, channels = input_shape
+    shapes = []
+    for index, (n_filters, kernel) in enumerate(zip(filters, kernels, strict=True)):
+        shapes += [(*kernel, channels, n_filters), (n_filters,)]
+        if batch_norm:
+            shapes += [(n_filters,)] * 4
+        if conv_padding == "valid":
+            height, width = height - kernel[0] + 1, width - kernel[1] + 1
+        if index < len(kernels) - 1:  # 3x3 max pooling, stride 2, "same"
+            height, width = -(-height // 2), -(-width // 2)
+        channels = n_filters
+    flat = height * width * channels
+    return shapes + [(flat, dense_units), (dense_units,), (dense_units, n_classes), (n_classes,)]
+
+
+def lstm_weight_shapes(
+    input_shape: Sequence[int], n_classes: int, *, lstm_units: Sequence[int] = (64, 64),
+    dense_units: int = 64, dropout: float = 0.3,
+) -> list[tuple[int, ...]]:  # fmt: skip
+    """Weight shapes of :func:`build_lstm`'s network, in layer order.
+
+    >>> sum(math.prod(s) for s in lstm_weight_shapes((130, 13), 10))
+    57802
+    """
+    shapes, width = [], input_shape[-1]
+    for units in lstm_units:
+        shapes += [(width, 4 * units), (units, 4 * units), (4 * units,)]
+        width = units
+    return shapes + [(width, dense_units), (dense_units,), (dense_units, n_classes), (n_classes,)]

@@ -137,7 +137,15 @@ class SegmentStatistics(TransformerMixin, BaseEstimator):
     Turns a track array ``(n_tracks, n_segments, n_frames, n_coefficients)`` into one
     row of ``n_coefficients`` means followed by ``n_coefficients`` standard deviations
     per track, ignoring missing (NaN) segments: the classic "MFCC statistics" features
-    of a linear baseline, usable beside an embedding in a ``FeatureUnion``.  Stateless.
+    of a linear baseline, usable beside an embedding in a ``FeatureUnion``.  It learns
+    nothing but the number of coefficients.
+
+    Attributes
+    ----------
+    n_coefficients_ : int
+        Coefficients per frame seen in ``fit``; the output has twice as many columns.
+    n_features_in_ : int
+        ``X.shape[1]`` in ``fit`` (segments per track).
 
     Examples
     --------
@@ -149,6 +157,8 @@ class SegmentStatistics(TransformerMixin, BaseEstimator):
     array([[11., 12.],
            [31., 32.]])
     """
+
+    _parameter_constraints: dict = {}
 
     def fit(self, X, y=None) -> SegmentStatistics:
         """Check ``X``; nothing is learned.
@@ -165,6 +175,7 @@ class SegmentStatistics(TransformerMixin, BaseEstimator):
         """
         X = self._check(X)
         self.n_features_in_ = X.shape[1]
+        self.n_coefficients_ = X.shape[-1]
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -174,6 +185,11 @@ class SegmentStatistics(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._check(X)
+        if X.shape[-1] != self.n_coefficients_:
+            raise ValueError(
+                f"X has {X.shape[-1]} coefficients per frame, but SegmentStatistics was fitted "
+                f"on {self.n_coefficients_}."
+            )
         frames = X.reshape(len(X), -1, X.shape[-1]).astype(np.float64)
         with warnings.catch_warnings():  # an all-NaN track is a NaN row, said in the docstring
             warnings.simplefilter("ignore", RuntimeWarning)

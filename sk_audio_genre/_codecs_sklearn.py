@@ -1,0 +1,235 @@
+"""Codecs of the scikit-learn classes a saved model may hold.
+
+``Pipeline`` (nested steps), ``FeatureUnion`` (without weights), ``StandardScaler``, ``LogisticRegression`` and a soft
+``VotingClassifier`` whose members are saved classifiers.  Each restores exactly the
+fitted attributes scikit-learn's own ``fit`` sets and that prediction reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ._codecs import (
+    Codec,
+    Node,
+    SchemaError,
+    array,
+    build_with_params,
+    class_labels,
+    dump_estimator,
+    dump_params,
+    feature_count,
+    load_estimator,
+    positive_int,
+)
+
+
+class PipelineCodec(Codec):
+    """Steps in order; adjacent steps must agree on how many values pass between them."""
+
+    fitted = False  # a Pipeline is fitted when its steps are; each step checks itself
+
+    def owns(self, estimator: Any) -> bool:
+        return type(estimator) is Pipeline
+
+    def dump(self, estimator: Pipeline, writer: Any, where: str) -> dict[str, Any]:
+        return {"steps": [
+            {"name": name, "estimator": dump_estimator(step, writer, f"{where}.steps[{i}]")}
+            for i, (name, step) in enumerate(estimator.steps)
+        ]}  # fmt: skip
+
+    def load(self, node: Node, reader: Any) -> Pipeline:
+        steps = []
+        for entry in node.children("steps"):
+            name = entry.get("name", str)
+            if not name or "__" in name or name in {n for n, _ in steps}:
+                raise SchemaError(f"{entry.where}.name {name!r} must be non-empty, unique and "
+                                  "free of '__'.")
+            steps.append((name, load_estimator(entry.child("estimator"), reader)))
+        if not steps:
+            raise SchemaError(f"{node.where}.steps must not be empty.")
+        for (first_name, first), (second_name, second) in zip(steps, steps[1:]):
+            out, into = feature_count(first)[1], feature_count(second)[0]
+            if out is not None and into is not None and out != into:
+                raise SchemaError(
+                    f"{node.where}: step {first_name!r} gives {out} values per frame or track "
+                    f"but step {second_name!r} expects {into}."
+                )
+        return Pipeline(steps)
+
+    def sizes(self, estimator: Pipeline) -> tuple[int | None, int | None]:
+        return feature_count(estimator.steps[0][1])[0], feature_count(estimator.steps[-1][1])[1]
+
+
+class FeatureUnionCodec(Codec):
+    """Transformers side by side; their outputs are concatenated."""
+
+    fitted = False
+
+    def owns(self, estimator: Any) -> bool:
+        return type(estimator) is FeatureUnion and estimator.transformer_weights is None
+
+    def dump(self, estimator: FeatureUnion, writer: Any, where: str) -> dict[str, Any]:
+        return {"transformers": [
+            {"name": name, "estimator": dump_estimator(part, writer, f"{where}.{name}")}
+            for name, part in estimator.transformer_list
+        ]}  # fmt: skip
+
+    def load(self, node: Node, reader: Any) -> FeatureUnion:
+        parts = []
+        for entry in node.children("transformers"):
+            name = entry.get("name", str)
+            if not name or "__" in name or name in {n for n, _ in parts}:
+                raise SchemaError(f"{entry.where}.name {name!r} must be non-empty, unique and "
+                                  "free of '__'.")
+            parts.append((name, load_estimator(entry.child("estimator"), reader)))
+        if not parts:
+            raise SchemaError(f"{node.where}.transformers must not be empty.")
+        return FeatureUnion(parts)
+
+    def sizes(self, estimator: FeatureUnion) -> tuple[int | None, int | None]:
+        outputs = [feature_count(part)[1] for _, part in estimator.transformer_list]
+        return None, None if None in outputs else sum(outputs)
+
+
+class StandardScalerCodec(Codec):
+    def owns(self, estimator: Any) -> bool:
+        return type(estimator) is StandardScaler
+
+    def dump(self, estimator: StandardScaler, writer: Any, where: str) -> dict[str, Any]:
+        arrays = {key: writer.array(f"{where}.{key}", getattr(estimator, key))
+                  for key in ("mean_", "var_", "scale_") if getattr(estimator, key) is not None}
+        seen = np.asarray(estimator.n_samples_seen_)
+        return {
+            "params": dump_params(estimator, where),
+            "state": {"n_features_in_": int(estimator.n_features_in_),
+                      "n_samples_seen_": int(seen) if seen.ndim == 0 else seen.tolist()},
+            "arrays": arrays,
+        }
+
+    def load(self, node: Node, reader: Any) -> StandardScaler:
+        scaler = build_with_params(StandardScaler, node)
+        state = node.child("state")
+        n = positive_int(state, "n_features_in_")
+        scaler.n_features_in_ = n
+        seen = state.get("n_samples_seen_", (int, list))
+        scaler.n_samples_seen_ = seen if isinstance(seen, int) else np.asarray(seen, dtype=np.int64)
+        keys = node.child("arrays").data
+        scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n) if "mean_" in keys else None
+        scaler.var_ = array(node, reader, "var_", ndim=1, length=n) if "var_" in keys else None
+        scaler.scale_ = None
+        if scaler.with_std:
+            scaler.scale_ = array(node, reader, "scale_", ndim=1, length=n)
+            if not (scaler.scale_ > 0).all():
+                raise SchemaError(f"{node.where}.arrays.scale_ must be positive.")
+        if scaler.with_mean and scaler.mean_ is None:
+            raise SchemaError(f"{node.where}.arrays has no mean_ but with_mean is true.")
+        return scaler
+
+    def sizes(self, estimator: StandardScaler) -> tuple[int | None, int | None]:
+        return estimator.n_features_in_, estimator.n_features_in_
+
+
+class LogisticRegressionCodec(Codec):
+    def owns(self, estimator: Any) -> bool:
+        return type(estimator) is LogisticRegression
+
+    def dump(self, estimator: LogisticRegression, writer: Any, where: str) -> dict[str, Any]:
+        return {
+            "params": dump_params(estimator, where),
+            "state": {"classes_": estimator.classes_.tolist(),
+                      "n_features_in_": int(estimator.n_features_in_),
+                      "n_iter_": np.asarray(estimator.n_iter_).tolist()},
+            "arrays": {key: writer.array(f"{where}.{key}", getattr(estimator, key))
+                       for key in ("coef_", "intercept_")},
+        }
+
+    def load(self, node: Node, reader: Any) -> LogisticRegression:
+        model = build_with_params(LogisticRegression, node)
+        state = node.child("state")
+        classes = class_labels(state)
+        n_features = positive_int(state, "n_features_in_")
+        rows = 1 if len(classes) == 2 else len(classes)
+        coef = array(node, reader, "coef_", ndim=2, length=rows)
+        if coef.shape[1] != n_features:
+            raise SchemaError(f"{node.where}.arrays.coef_ has {coef.shape[1]} columns, but "
+                              f"n_features_in_ is {n_features}.")
+        model.coef_ = coef
+        model.intercept_ = array(node, reader, "intercept_", ndim=1, length=rows)
+        model.classes_ = classes
+        model.n_features_in_ = n_features
+        model.n_iter_ = np.asarray(state.get("n_iter_", list), dtype=np.int32)
+        return model
+
+    def sizes(self, estimator: LogisticRegression) -> tuple[int | None, int | None]:
+        return estimator.n_features_in_, None
+
+
+class VotingClassifierCodec(Codec):
+    """A soft-voting ensemble; every member's classes must equal the ensemble's."""
+
+    def owns(self, estimator: Any) -> bool:
+        return type(estimator) is VotingClassifier and estimator.voting == "soft"
+
+    def dump(self, estimator: VotingClassifier, writer: Any, where: str) -> dict[str, Any]:
+        weights = None if estimator.weights is None else [float(w) for w in estimator.weights]
+        return {
+            "params": {"voting": "soft", "weights": weights,
+                       "flatten_transform": bool(estimator.flatten_transform)},
+            "state": {"classes_": estimator.classes_.tolist()},
+            "members": [
+                {"name": name, "estimator": dump_estimator(member, writer, f"{where}.{name}")}
+                for name, member in estimator.named_estimators_.items()
+            ],
+        }
+
+    def load(self, node: Node, reader: Any) -> VotingClassifier:
+        from sklearn.preprocessing import LabelEncoder
+        from sklearn.utils import Bunch
+
+        params = node.child("params")
+        if params.get("voting", str) != "soft":
+            raise SchemaError(f"{params.where}.voting must be 'soft'.")
+        classes = class_labels(node.child("state"))
+        members = []
+        for entry in node.children("members"):
+            name = entry.get("name", str)
+            member = load_estimator(entry.child("estimator"), reader)
+            if not np.array_equal(np.asarray(member.classes_), classes):
+                raise SchemaError(f"{entry.where}: member classes {list(member.classes_)} differ "
+                                  f"from the ensemble's {classes.tolist()}.")
+            members.append((name, member))
+        if not members:
+            raise SchemaError(f"{node.where}.members must not be empty.")
+        weights = params.get("weights", (list, type(None)))
+        if weights is not None and (len(weights) != len(members) or not all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):
+            raise SchemaError(f"{params.where}.weights must be null or one number per member.")
+        from sklearn.base import clone
+
+        ensemble = VotingClassifier([(n, clone(m)) for n, m in members], voting="soft",
+                                    weights=weights,
+                                    flatten_transform=params.get("flatten_transform", bool))
+        ensemble.le_ = LabelEncoder().fit(classes)
+        ensemble.classes_ = ensemble.le_.classes_
+        ensemble.estimators_ = [m for _, m in members]
+        ensemble.named_estimators_ = Bunch(**dict(members))
+        return ensemble
+
+    def sizes(self, estimator: VotingClassifier) -> tuple[int | None, int | None]:
+        return feature_count(estimator.estimators_[0])[0], None
+
+
+SKLEARN_CODECS: dict[str, Codec] = {
+    "Pipeline": PipelineCodec(),
+    "FeatureUnion": FeatureUnionCodec(),
+    "StandardScaler": StandardScalerCodec(),
+    "LogisticRegression": LogisticRegressionCodec(),
+    "VotingClassifier": VotingClassifierCodec(),
+}
