@@ -507,6 +507,12 @@ PAGES = {
 }
 
 
+def _musicnn_pages() -> dict:
+    from _bench_musicnn import PAGES as MUSICNN_PAGES  # its renderers use the helpers above
+
+    return MUSICNN_PAGES
+
+
 def read_report(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -537,7 +543,7 @@ def render_compare_runs() -> list[str]:
 
 
 def render(name: str) -> str:
-    renderer, what, command = PAGES[name]
+    renderer, what, command = {**PAGES, **_musicnn_pages()}[name]
     if name == "compare":
         lines = render_compare_runs()
     else:
@@ -551,7 +557,7 @@ def render(name: str) -> str:
 def write_all(app=None) -> None:
     """Write ``_generated/benchmarks_<name>.rst``, only when the text changed."""
     OUT.mkdir(exist_ok=True)
-    for name in PAGES:
+    for name in {**PAGES, **_musicnn_pages()}:
         text = render(name)
         target = OUT / f"benchmarks_{name}.rst"
         if not target.is_file() or target.read_text(encoding="utf-8") != text:

@@ -20,16 +20,15 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-import weakref
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
-import keras
-import numpy as np
-import tensorflow as tf
-from scikeras.wrappers import KerasClassifier
-from tensorflow.python.framework import config as _tf_config
+from ._tensorflow import predict_in_batches  # first: imports TensorFlow quietly
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from scikeras.wrappers import KerasClassifier  # noqa: E402
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import ClassifierTags, Tags
@@ -50,47 +49,9 @@ from ._segments import (
     split_tracks,
     window_segments,
 )
-from ._threads import apply_thread_budget
 
-# scikeras' seeding context sets TF_DETERMINISTIC_OPS=1 *before* asking TensorFlow
-# whether op determinism was on.  TensorFlow reads that variable once, on the first
-# query, so a first query inside the context reports "was on", and scikeras never
-# turns determinism off again: every later unseeded fit then fails ("Random ops
-# require a seed ...").  Querying once here fixes TensorFlow's state from the
-# user's own environment.
-_tf_config.is_op_determinism_enabled()
-
-# In a joblib or Dask worker, TensorFlow's pools take the worker's share of the cores.
-apply_thread_budget(tf.config.threading)
-
-#: Segments per prediction step.
-PREDICT_BATCH_SIZE = 256
 #: The most values (classes x network input) a saved model may make ``restore`` allocate.
 MAX_RESTORE_VALUES = 50_000_000
-
-_PREDICT_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _predict_step(model: keras.Model):
-    """The model's inference graph, traced once for any number of segments.
-
-    Keras' ``Model.predict`` traces again for every new batch shape (a call's
-    last, partial batch), and TensorFlow's retracing detector counts the
-    predict steps of all Keras models as one function.  This step has a
-    batch-agnostic input signature and a per-model code name, so it is traced
-    once per model and its tracing is counted for that model alone.
-    """
-    if model not in _PREDICT_STEPS:
-
-        def predict_step(x):
-            return model(x, training=False)
-
-        predict_step.__code__ = predict_step.__code__.replace(
-            co_name=f"predict_step_{id(model):x}"
-        )
-        signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
-        _PREDICT_STEPS[model] = tf.function(predict_step, input_signature=signature)
-    return _PREDICT_STEPS[model]
 
 
 class BaseGenreClassifier(KerasClassifier):
@@ -480,13 +441,8 @@ class BaseGenreClassifier(KerasClassifier):
         present = present_segments(tracks)
         proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan, dtype=np.float32)
         if present.any():
-            segments = self._network_input(tracks[present])
-            step = _predict_step(self.model_)
-            proba[present] = np.concatenate(
-                [
-                    step(segments[start : start + PREDICT_BATCH_SIZE]).numpy()
-                    for start in range(0, len(segments), PREDICT_BATCH_SIZE)
-                ]
+            proba[present] = predict_in_batches(
+                self.model_, self._network_input(tracks[present])
             )
         return proba
 

@@ -156,7 +156,7 @@ class GenreNetworkCodec(_ExactClass):
         return getattr(classifiers, self.name)
 
     def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
-        path = writer.new_file(where.replace("model.", "").replace(".", "__"), ".weights.h5")
+        path = writer.new_file(where.removeprefix("model.").replace(".", "__"), ".weights.h5")
         estimator.save_weights(path)
         return {"params": dump_params(estimator, where), "state": estimator.fitted_state(),
                 "weights": path.name}

@@ -40,8 +40,8 @@ class PipelineCodec(Codec):
 
     def dump(self, estimator: Pipeline, writer: Any, where: str) -> dict[str, Any]:
         return {"steps": [
-            {"name": name, "estimator": dump_estimator(step, writer, f"{where}.steps[{i}]")}
-            for i, (name, step) in enumerate(estimator.steps)
+            {"name": name, "estimator": dump_estimator(step, writer, f"{where}.{name}")}
+            for name, step in estimator.steps
         ]}  # fmt: skip
 
     def load(self, node: Node, reader: Any) -> Pipeline:
@@ -172,7 +172,8 @@ class LogisticRegressionCodec(Codec):
 
 
 class VotingClassifierCodec(Codec):
-    """A soft-voting ensemble; every member's classes must equal the ensemble's."""
+    """A soft-voting ensemble.  ``VotingClassifier`` fits its members on label-encoded
+    targets, so every member's classes must be ``0 .. n_classes - 1``."""
 
     def owns(self, estimator: Any) -> bool:
         return type(estimator) is VotingClassifier and estimator.voting == "soft"
@@ -201,9 +202,10 @@ class VotingClassifierCodec(Codec):
         for entry in node.children("members"):
             name = entry.get("name", str)
             member = load_estimator(entry.child("estimator"), reader)
-            if not np.array_equal(np.asarray(member.classes_), classes):
-                raise SchemaError(f"{entry.where}: member classes {list(member.classes_)} differ "
-                                  f"from the ensemble's {classes.tolist()}.")
+            if np.asarray(member.classes_).tolist() != list(range(len(classes))):
+                raise SchemaError(
+                    f"{entry.where}: member classes {np.asarray(member.classes_).tolist()} are "
+                    f"not the ensemble's {len(classes)} encoded classes 0..{len(classes) - 1}.")
             members.append((name, member))
         if not members:
             raise SchemaError(f"{node.where}.members must not be empty.")

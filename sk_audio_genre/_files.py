@@ -71,14 +71,14 @@ def extract_files(
     n_jobs: int | None,
     verbose: int,
     on_error: str,
-    unit: str,
+    units: str,
 ) -> tuple[np.ndarray, list[FileReport]]:
     """Features of every file, NaN rows for failed ones, and one report per file.
 
     ``on_error="raise"`` raises one ``ValueError`` listing every bad file: after the header
     checks when any header is bad (nothing has been computed yet), else after decoding.
-    ``on_error="nan"`` warns once per stage instead.  Files with fewer ``unit``s than
-    asked for get one ``UserWarning`` listing them.
+    ``on_error="nan"`` warns once per stage instead.  Files with fewer ``units``
+    (segments, patches) than asked for get one ``UserWarning`` listing them.
     """
     plans: list[Any] = []
     reports: list[FileReport | None] = []
@@ -105,14 +105,14 @@ def extract_files(
             continue
         out[i, : features.shape[0]] = features
         status = "ok" if n_filled >= expected else "partial"
-        why = "" if status == "ok" else f"{n_filled} of {expected} {unit}s filled"
+        why = "" if status == "ok" else f"{n_filled} of {expected} {units} filled"
         reports[i] = FileReport(paths[i], status, why, n_filled, expected)
     _handle_failures(decode_failed, on_error, stage="decoding the files")
     partial = [r for r in reports if r is not None and r.status == "partial"]
     if partial:
         warnings.warn(
             f"{len(partial)} file(s) are shorter than the requested window; their unfilled "
-            f"{unit}s are NaN:\n" + format_listing([f"{r.path}: {r.reason}" for r in partial]),
+            f"{units} are NaN:\n" + format_listing([f"{r.path}: {r.reason}" for r in partial]),
             UserWarning,
             stacklevel=3,
         )

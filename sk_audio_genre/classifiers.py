@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
-import keras
+from . import _tensorflow  # noqa: F401  (first: imports TensorFlow quietly)
+
+import keras  # noqa: E402
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 

@@ -205,7 +205,7 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
         paths = validate_paths(X)
         return extract_files(
             paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
-            on_error=self.on_error, unit="patch",
+            on_error=self.on_error, units="patches",
         )  # fmt: skip
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

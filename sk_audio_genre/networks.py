@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import keras
+from . import _tensorflow  # noqa: F401  (first: imports TensorFlow quietly)
+
+import keras  # noqa: E402
 from keras import layers
 
 __all__ = [

@@ -138,9 +138,9 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         tracks, _ = check_track_array(X, estimator_name=type(self).__name__)
         if tracks.shape[2:] != tuple(self.segment_shape_):
             raise ValueError(
-                f"X has segments of {tracks.shape[2]} frames x {tracks.shape[3]} values, but "
-                f"{type(self).__name__} was fitted on segments of {self.segment_shape_[0]} x "
-                f"{self.segment_shape_[1]}."
+                f"X has segments of {tracks.shape[2]} x {tracks.shape[3]} (frames x values), "
+                f"but {type(self).__name__} was fitted on segments of "
+                f"{self.segment_shape_[0]} x {self.segment_shape_[1]}."
             )
         present = present_segments(tracks)
         proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan)

@@ -230,7 +230,7 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         paths = validate_paths(X)
         return extract_files(
             paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
-            on_error=self.on_error, unit="segment",
+            on_error=self.on_error, units="segments",
         )  # fmt: skip
 
     def _spec(self) -> SegmentSpec:

@@ -298,9 +298,13 @@ def test_cv_needs_train_and_valid():
         fault_filtered_cv(["blues.00000", "blues.00012"])
 
 
-def test_default_extensions_documented_order():
+def test_default_extensions_are_the_decoders_lossless_first():
+    from sk_audio_genre import _header
+
+    assert AUDIO_EXTENSIONS is _header.AUDIO_EXTENSIONS  # one list for the loader and the CLI
     assert AUDIO_EXTENSIONS[0] == ".wav"
-    assert set(AUDIO_EXTENSIONS) == {".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+    assert AUDIO_EXTENSIONS.index(".flac") < AUDIO_EXTENSIONS.index(".ogg") < AUDIO_EXTENSIONS.index(".mp3")
+    assert {".au", ".aiff", ".opus"} <= set(AUDIO_EXTENSIONS)
 
 
 # --- real GTZAN subset (shared data) ------------------------------------------------------

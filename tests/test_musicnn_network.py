@@ -232,5 +232,6 @@ def test_dead_filter_shortcut_changes_no_output(weights, monkeypatch):
     assert [len(c.live) for c in full.timbral] == [204, 204]
     x = np.concatenate([random_patches(3, seed=5), 3 * random_patches(2, seed=6)])  # up to ~40
     a, b = shortcut.forward(x, LAYERS), full.forward(x, LAYERS)
-    for layer in LAYERS:
-        np.testing.assert_allclose(a[layer], b[layer], rtol=1e-5, atol=1e-5, err_msg=layer)
+    for layer in LAYERS:  # float32 rounding of sums of large terms: relative to the layer's range
+        scale = np.abs(b[layer]).max()
+        np.testing.assert_allclose(a[layer], b[layer], rtol=0, atol=1e-5 * scale, err_msg=layer)

@@ -1,0 +1,125 @@
+"""reST renderers of the pretrained-embedding benchmarks, for ``_bench.py``'s registry.
+
+``heads.json`` (``benchmarks/heads.py``), ``embed_speed.json``, ``predict_latency.json`` and
+``calibration.json`` become the tables of :doc:`benchmarks` and :doc:`model_card`.
+"""
+
+from __future__ import annotations
+
+from _bench import busy_note, esc, figure, list_table, load, machine_line, num, versions_line
+
+
+def _header(report: dict) -> list[str]:
+    machine = report.get("machine", {})
+    lines = [
+        f"**Machine.** {machine_line(machine)}; run {esc(report.get('date', 'at an unknown date'))}"
+        + (f", load average at the start {load(report['load_average_start'])}"
+           if report.get("load_average_start") else "")
+        + ".",
+        "",
+    ]
+    if report.get("versions"):
+        lines += [f"**Versions.** {versions_line(report['versions'])}.", ""]
+    lines += busy_note(machine, report.get("load_average_start"))
+    if report.get("command"):
+        lines += ["Command::", "", f"   {report['command']}", ""]
+    return lines
+
+
+def render_heads(report: dict) -> list[str]:
+    cv = report.get("cv", {})
+    data = report.get("data", {})
+    repeats = report.get("settings", {}).get("repeats", "?")
+    lines = [
+        f"**Data.** {data.get('n_cv_tracks', '?')} GTZAN tracks (the development subset without "
+        f"the fault-filtered test list), {repeats} x stratified 5-fold cross-validation by "
+        "track.  Random folds put songs of one artist on both sides, so these accuracies are "
+        "optimistic; the artist-disjoint table is the harder test.",
+        "",
+        *_header(report),
+    ]
+    ordered = sorted(cv.items(), key=lambda kv: -kv[1]["accuracy_mean"])
+    rows = [[esc(name), f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}",
+             " / ".join(map(str, r["vs_baseline"])) if "MFCC statistics + LR" != name else "--",
+             num(r.get("log_loss"), ".3f"), num(r.get("ece"), ".3f")] for name, r in ordered]
+    lines += list_table(["head", "CV accuracy (mean ± std over folds)",
+                         "folds better / equal / worse than the baseline", "log loss", "ECE"],
+                        rows)
+    directions = report.get("artist_disjoint", {})
+    if directions:
+        header = ["head"] + [f"{esc(d)} ({v['n_train']} train, {v['n_test_seen_genres']} test)"
+                             for d, v in directions.items()]
+        rows = [[esc(name)] + [f"{v['accuracy'][name]:.3f}" for v in directions.values()]
+                for name, _ in ordered]
+        lines += ["**Artist-disjoint** (trained on one fault-filtered list, tested on the other's "
+                  "tracks of the genres it has):", "", *list_table(header, rows),
+                  "With 16 to 23 test tracks, one track is 4 to 6 points.", ""]
+    return lines
+
+
+def render_embed_speed(report: dict) -> list[str]:
+    lines = [f"**Data.** {report.get('n_tracks', '?')} GTZAN tracks of 30 s (ten 3 s patches "
+             "each).", "", *_header(report)]
+    rows = [[esc(name), num(r["tracks_per_second"], ".2f"), num(r["ratio"], ".2f") + "x",
+             num(r["best_tracks_per_second"], ".2f"), num(r["cold_seconds"], ".1f"),
+             num(r["max_abs_diff"], ".1e")] for name, r in report.get("results", {}).items()]
+    lines += list_table(["method", "tracks/s (median)", "vs the batched reference", "best run",
+                         "cold run (s)", "max abs difference"], rows)
+    lines += [f"Median of {report.get('repeats', '?')} interleaved warm runs; every method "
+              "computes the same embeddings (the difference column is against the batched "
+              "reference).", ""]
+    return lines
+
+
+def render_predict_latency(report: dict) -> list[str]:
+    f = report.get("figures", {})
+    rows = [
+        ["``sk-audio-genre predict FILE``, new process", f"{f.get('cold_predict_s', 0):.2f} s",
+         "5 s"],
+        ["``sk-audio-genre tags FILE``, new process", f"{f.get('cold_tags_s', 0):.2f} s", ""],
+        ["Python itself starting, for scale", f"{f.get('python_start_s', 0):.2f} s", ""],
+        ["``load_pretrained()``", f"{f.get('warm_load_s', 0):.2f} s", ""],
+        ["first ``predict([FILE])`` after loading", f"{f.get('warm_first_predict_ms', 0):.0f} ms",
+         "300 ms"],
+        ["later ``predict([FILE])`` calls", f"{f.get('warm_later_predict_ms', 0):.0f} ms", ""],
+    ]
+    return [f"**Data.** One 30 s track ({literal_track(report)}).", "", *_header(report),
+            *list_table(["what", "median", "target"], rows)]
+
+
+def literal_track(report: dict) -> str:
+    return f"``{report.get('track', '?')}``"
+
+
+def render_calibration(report: dict) -> list[str]:
+    summary = report.get("summary", {})
+    labels = {"recipe": "shipped recipe", "baseline": "MFCC statistics + LR"}
+    rows = [[labels.get(name, esc(name)), f"{s['accuracy']:.3f}", f"{s['mean_confidence']:.3f}",
+             f"{s['ece']:.3f}", f"{s['ece_if_calibrated_mean']:.3f} (95%: "
+             f"{s['ece_if_calibrated_95']:.3f})", f"{s['log_loss']:.3f}", f"{s['brier']:.3f}"]
+            for name, s in summary.items()]
+    lines = [f"**Data.** {report.get('n_tracks', '?')} tracks, {report.get('repeats', '?')} x "
+             "stratified 5-fold cross-validation; every track's probabilities come from a model "
+             "that never saw it.", "", *_header(report)]
+    lines += list_table(["model", "accuracy", "mean top probability", "ECE",
+                         "ECE of a perfectly calibrated model, by chance", "log loss", "Brier"],
+                        rows)
+    lines += figure("", "calibration.png", "Left: how often the top genre was right, against the "
+                    "probability given to it (ten bins of equal counts).  Right: the top "
+                    "probabilities of right and wrong answers.")
+    return lines
+
+
+PAGES = {
+    "heads": (render_heads, "head comparison",
+              "python benchmarks/heads.py --data path/to/gtzan --out docs/_static/benchmarks"),
+    "embed_speed": (render_embed_speed, "embedding speed",
+                    "python benchmarks/embed_speed.py --data path/to/gtzan "
+                    "--out docs/_static/benchmarks"),
+    "predict_latency": (render_predict_latency, "prediction latency",
+                        "python benchmarks/predict_latency.py --data path/to/gtzan "
+                        "--out docs/_static/benchmarks"),
+    "calibration": (render_calibration, "calibration",
+                    "python benchmarks/calibration.py --data path/to/gtzan "
+                    "--out docs/_static/benchmarks"),
+}
