@@ -83,7 +83,7 @@ class SegmentSpec:
         """A complete analysis fills every segment."""
         return self.n_segments
 
-    def extract(self, plan: FilePlan) -> tuple[np.ndarray, int]:
+    def extract(self, plan: FilePlan) -> tuple[np.ndarray, int, int]:
         """:func:`extract_file` with this spec."""
         return extract_file(plan, self)
 
@@ -160,12 +160,13 @@ def place_window(
     return start, min(frames, start + needed)
 
 
-def _describe_shortfall(plan_frames: int, samplerate: int, spec: SegmentSpec) -> str:
-    seconds = plan_frames / samplerate
+def _describe_shortfall(plan_frames: int, info, spec: SegmentSpec) -> str:
+    seconds = plan_frames / info.samplerate
     need = spec.min_complete_length / spec.sr
     where = "" if spec.offset in (0, 0.0) else f" after offset={spec.offset!r}"
     return (
-        f"too short: {seconds:.3f} s of audio{where}, a complete "
+        f"too short: {seconds:.3f} s of audio{where} (the file is "
+        f"{info.frames / info.samplerate:.3f} s long), a complete "
         f"{spec.segment_length / spec.sr:g} s segment needs at least {need:.3f} s"
     )
 
@@ -185,7 +186,7 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
         min(resampled_length(stop - start, info.samplerate, spec.sr), spec.window_length), spec
     )
     if n_complete == 0:
-        raise AudioFileError(path, _describe_shortfall(stop - start, info.samplerate, spec))
+        raise AudioFileError(path, _describe_shortfall(stop - start, info, spec))
     return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype)
 
 
@@ -194,14 +195,53 @@ def load_window(plan: FilePlan, sr: int) -> np.ndarray:
 
     Stereo is averaged to mono with ``librosa.to_mono``; other rates are resampled with
     ``librosa.resample`` (its default ``soxr_hq``).
+
+    Raises
+    ------
+    AudioFileError
+        If a decoded sample is NaN or infinite (a float file can hold them; one would
+        turn its whole segment or patch into NaN).
     """
     y = _read_au_pcm16(plan) if (plan.format, plan.subtype) == ("AU", "PCM_16") else None
     if y is None:
-        y = _read_with_libsndfile(plan)
+        y = _read_with_ffmpeg(plan) if plan.format == "FFMPEG" else _read_with_libsndfile(plan)
+    _check_finite(y, plan)
     y = librosa.to_mono(y) if y.shape[0] > 1 else y[0]
     if plan.samplerate != sr and y.size:
         y = librosa.resample(y, orig_sr=plan.samplerate, target_sr=sr)
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _check_finite(y: np.ndarray, plan: FilePlan) -> None:
+    """Refuse decoded ``(channels, frames)`` samples holding NaN or infinity."""
+    bad = ~np.isfinite(y).all(axis=0)
+    if bad.any():
+        n, first = int(bad.sum()), int(np.argmax(bad))
+        raise AudioFileError(
+            plan.path,
+            f"{n} sample{'s are' if n != 1 else ' is'} NaN or infinite (first at "
+            f"{(plan.start + first) / plan.samplerate:.3f} s)",
+        )
+
+
+def _read_with_ffmpeg(plan: FilePlan) -> np.ndarray:
+    """The planned window as float32 ``(channels, frames)``, decoded by FFmpeg (PyAV)."""
+    import av
+
+    with av.open(plan.path) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=plan.samplerate)
+        chunks, decoded = [], 0
+        for frame in container.decode(stream):
+            for converted in resampler.resample(frame):
+                chunk = converted.to_ndarray()
+                chunks.append(chunk)
+                decoded += chunk.shape[1]
+            if decoded >= plan.stop:
+                break
+    if not chunks:
+        return np.zeros((stream.channels or 1, 0), dtype=np.float32)
+    return np.concatenate(chunks, axis=1)[:, plan.start : plan.stop].astype(np.float32)
 
 
 def _read_with_libsndfile(plan: FilePlan) -> np.ndarray:
@@ -360,21 +400,29 @@ def segments_mfcc(
     return np.swapaxes(M, -1, -2)
 
 
-def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int]:
-    """Decode one planned file and return ``(features, n_filled)``.
+def decode(plan: FilePlan, sr: int) -> np.ndarray:
+    """:func:`load_window`, every failure an :class:`AudioFileError` naming the file."""
+    try:
+        return load_window(plan, sr)
+    except AudioFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types
+        raise AudioFileError(plan.path, f"decoding failed ({short_error(exc)})") from None
+
+
+def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int, int]:
+    """Decode one planned file and return ``(features, n_filled, n_silent)``.
 
     ``features`` has shape ``spec.feature_shape`` (float32); segments past the
-    ``n_filled`` complete ones are NaN.
+    ``n_filled`` complete ones are NaN; ``n_silent`` of the filled ones are digital
+    silence (every sample zero).
 
     Raises
     ------
     AudioFileError
         If decoding fails or yields no complete segment.
     """
-    try:
-        y = load_window(plan, spec.sr)
-    except Exception as exc:
-        raise AudioFileError(plan.path, f"decoding failed ({short_error(exc)})") from None
+    y = decode(plan, spec.sr)
     segments = split_segments(y, spec)
     if segments.shape[0] == 0:
         raise AudioFileError(
@@ -386,4 +434,4 @@ def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int]:
     features[: segments.shape[0]] = segments_mfcc(
         segments, sr=spec.sr, n_mfcc=spec.n_mfcc, n_fft=spec.n_fft, hop_length=spec.hop_length
     )
-    return features, segments.shape[0]
+    return features, segments.shape[0], int((~segments.any(axis=1)).sum())

@@ -266,6 +266,14 @@ class BaseGenreClassifier(KerasClassifier):
         """
         self._validate_params()
         tracks, input_shape, y = self._check_fit_input(X, y, reset=not self.initialized_)
+        if self.initialized_:
+            unseen = sorted(set(np.asarray(y).tolist()) - set(self.classes_.tolist()))
+            if unseen:
+                raise ValueError(
+                    f"genre {unseen[0]!r} was not seen by the first partial_fit call, which "
+                    f"fixed the genres to {self.classes_.tolist()}; pass every genre on the "
+                    "first call with classes=[...], or fit again."
+                )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, tracks)
         segments, labels, weights = expand_segments(self._windows(tracks), y, sample_weight)
@@ -410,6 +418,15 @@ class BaseGenreClassifier(KerasClassifier):
             )
         tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
         if tracks.shape[2:] != self.segment_shape_:
+            frames, coefficients = self.segment_shape_
+            if len(input_shape) == 2 and coefficients > 1:
+                raise ValueError(
+                    f"X is 2-D with {tracks.shape[2]} features, but {type(self).__name__} was "
+                    f"fitted on tracks of segments of {frames} frames x {coefficients} "
+                    f"coefficients: pass X of shape (n_tracks, n_segments, {frames}, "
+                    f"{coefficients}) as MFCCSegmenter returns it, or (n_samples, {frames}, "
+                    f"{coefficients}) for one segment per sample."
+                )
             if len(input_shape) == 2:
                 raise ValueError(
                     f"X has {tracks.shape[2]} features, but {type(self).__name__} "

@@ -53,26 +53,29 @@ class Records:
             header = ["path", label, "probability"]
             for k in range(2, top + 1):
                 header += [f"{label}_{k}", f"probability_{k}"]
-            self.csv.writerow([*header, "analysed", "error"])
+            self.csv.writerow([*header, "analysed", "notes", "error"])
 
-    def write(self, path: str, ranked: list[tuple[str, float]], note: str = "") -> None:
-        """A file's ranked labels; ``note`` says how much of it was analysed, if not all."""
+    def write(self, path: str, ranked: list[tuple[str, float]], analysed: str = "",
+              notes: tuple[str, ...] = ()) -> None:
+        """A file's ranked labels; ``analysed`` says how much of it was, if not all, and
+        ``notes`` what else makes the answer less trustworthy (silence, a low sample rate)."""
         if self.fmt == "json":
             self.records.append({
                 "path": path, self.label: ranked[0][0], "probability": round(ranked[0][1], 6),
                 "top": [{self.label: g, "probability": round(p, 6)} for g, p in ranked],
-                "analysed": note or "all", "error": None,
+                "analysed": analysed or "all", "notes": list(notes), "error": None,
             })  # fmt: skip
             return
         if self.fmt == "csv":
             cells = [x for g, p in ranked for x in (g, f"{p:.4f}")]
             cells += [""] * (2 * self.top - len(cells))
-            self.csv.writerow([escape(path), *cells, note or "all", ""])
+            self.csv.writerow([escape(path), *cells, analysed or "all", "; ".join(notes), ""])
         else:
             others = ", ".join(f"{g} {p:.2f}" for g, p in ranked[1:])
             line = f"{escape(path)}\t{ranked[0][0]}\t{ranked[0][1]:.2f}"
             line += f"\t({others})" if others else ""
-            line += f"\t[{note}]" if note else ""
+            remarks = ([f"analysed {analysed}"] if analysed else []) + list(notes)
+            line += f"\t[{'; '.join(remarks)}]" if remarks else ""
             self.stream.write(line + "\n")
         self.stream.flush()
 
@@ -80,9 +83,9 @@ class Records:
         """A file that gave no answer: a record with its error (text: nothing on stdout)."""
         if self.fmt == "json":
             self.records.append({"path": path, self.label: None, "probability": None,
-                                 "top": [], "analysed": "none", "error": reason})
+                                 "top": [], "analysed": "none", "notes": [], "error": reason})
         elif self.fmt == "csv":
-            self.csv.writerow([escape(path), *[""] * (2 * self.top), "none", escape(reason)])
+            self.csv.writerow([escape(path), *[""] * (2 * self.top), "none", "", escape(reason)])
             self.stream.flush()
 
     def close(self) -> None:

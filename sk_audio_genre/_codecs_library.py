@@ -218,12 +218,17 @@ def _weight_shapes(path) -> list[tuple[int, ...]]:
     return shapes
 
 
+from ._codecs_sklearn import VotingClassifierCodec  # noqa: E402
+
+_VOTING = VotingClassifierCodec()
+
 LIBRARY_CODECS: dict[str, Codec] = {
     "MFCCSegmenter": StatelessTransformerCodec(MFCCSegmenter),
     "MusicnnEmbedder": StatelessTransformerCodec(MusicnnEmbedder),
     "SegmentScaler": SegmentScalerCodec(),
     "SegmentStatistics": SegmentStatisticsCodec(),
     "SegmentClassifier": SegmentClassifierCodec(),
+    "GenreVotingClassifier": _VOTING,
     **{name: GenreNetworkCodec(name)
        for name in ("MLPGenreClassifier", "CNNGenreClassifier", "LSTMGenreClassifier")},
 }

@@ -172,11 +172,11 @@ class LogisticRegressionCodec(Codec):
 
 
 class VotingClassifierCodec(Codec):
-    """A soft-voting ensemble.  ``VotingClassifier`` fits its members on label-encoded
+    """A soft-voting ensemble (loaded as :class:`~sk_audio_genre.ensemble.GenreVotingClassifier`).  ``VotingClassifier`` fits its members on label-encoded
     targets, so every member's classes must be ``0 .. n_classes - 1``."""
 
     def owns(self, estimator: Any) -> bool:
-        return type(estimator) is VotingClassifier and estimator.voting == "soft"
+        return isinstance(estimator, VotingClassifier) and estimator.voting == "soft"
 
     def dump(self, estimator: VotingClassifier, writer: Any, where: str) -> dict[str, Any]:
         weights = None if estimator.weights is None else [float(w) for w in estimator.weights]
@@ -191,9 +191,6 @@ class VotingClassifierCodec(Codec):
         }
 
     def load(self, node: Node, reader: Any) -> VotingClassifier:
-        from sklearn.preprocessing import LabelEncoder
-        from sklearn.utils import Bunch
-
         params = node.child("params")
         if params.get("voting", str) != "soft":
             raise SchemaError(f"{params.where}.voting must be 'soft'.")
@@ -213,15 +210,11 @@ class VotingClassifierCodec(Codec):
         if weights is not None and (len(weights) != len(members) or not all(
                 isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):
             raise SchemaError(f"{params.where}.weights must be null or one number per member.")
-        from sklearn.base import clone
+        from .ensemble import GenreVotingClassifier
 
-        ensemble = VotingClassifier([(n, clone(m)) for n, m in members], voting="soft",
-                                    weights=weights,
-                                    flatten_transform=params.get("flatten_transform", bool))
-        ensemble.le_ = LabelEncoder().fit(classes)
-        ensemble.classes_ = ensemble.le_.classes_
-        ensemble.estimators_ = [m for _, m in members]
-        ensemble.named_estimators_ = Bunch(**dict(members))
+        ensemble = GenreVotingClassifier.from_fitted(
+            members, classes, weights=weights,
+            flatten_transform=params.get("flatten_transform", bool))
         return ensemble
 
     def sizes(self, estimator: VotingClassifier) -> tuple[int | None, int | None]:
@@ -233,5 +226,5 @@ SKLEARN_CODECS: dict[str, Codec] = {
     "FeatureUnion": FeatureUnionCodec(),
     "StandardScaler": StandardScalerCodec(),
     "LogisticRegression": LogisticRegressionCodec(),
-    "VotingClassifier": VotingClassifierCodec(),
+    "VotingClassifier": VotingClassifierCodec(),  # loads as GenreVotingClassifier
 }

@@ -17,11 +17,19 @@ An *extractor* is a small picklable object (it travels to joblib and Dask worker
     Reads the header only; raises :class:`~sk_audio_genre._audio.AudioFileError`.
 ``shape(plans) -> tuple``
     The shape of one file's features, given every good file's plan.
-``extract(plan) -> (features, n_filled)``
+``extract(plan) -> (features, n_filled, n_silent)``
     Decodes and computes; ``features`` may be shorter than ``shape`` along its first axis
-    (the rest stays NaN).  Raises ``AudioFileError``.
+    (the rest stays NaN); ``n_silent`` of the ``n_filled`` units are digital silence.
+    Raises ``AudioFileError``.
 ``expected(plan) -> int``
     How many units (segments, patches) a complete analysis of the file gives.
+``sr``
+    The sample rate the features are computed at.
+
+Results that cannot be trusted are not passed off as answers: a file that is digital
+silence throughout fails ("nothing to classify"); silent parts, a sample rate far below
+``sr`` and a window the file fills only partly are named in the file's report and in one
+warning.
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ class FileReport:
         Why the file failed or is partial, in a few words; ``""`` when ``"ok"``.
     n_filled, n_expected : int
         Units analysed, and units a complete analysis gives.
+    notes : tuple of str
+        What else makes the features less trustworthy: silent units, a low sample rate.
     """
 
     path: str
@@ -62,6 +72,7 @@ class FileReport:
     reason: str = ""
     n_filled: int = 0
     n_expected: int = 0
+    notes: tuple[str, ...] = ()
 
 
 def extract_files(
@@ -98,15 +109,17 @@ def extract_files(
         delayed(extract_or_reason)(extractor, plans[i]) for i in good
     )
     decode_failed: list[FileReport | None] = [None] * len(paths)
-    for i, (features, n_filled, reason) in zip(good, results, strict=True):
+    for i, (features, n_filled, n_silent, reason) in zip(good, results, strict=True):
         expected = extractor.expected(plans[i])
-        if features is None:
+        if features is None or n_silent == n_filled:
+            reason = reason or f"digital silence throughout ({n_filled} of {n_filled} {units})"
             reports[i] = decode_failed[i] = FileReport(paths[i], "failed", reason, 0, expected)
             continue
         out[i, : features.shape[0]] = features
         status = "ok" if n_filled >= expected else "partial"
         why = "" if status == "ok" else f"{n_filled} of {expected} {units} filled"
-        reports[i] = FileReport(paths[i], status, why, n_filled, expected)
+        notes = _notes(plans[i].samplerate, extractor.sr, n_silent, n_filled, units)
+        reports[i] = FileReport(paths[i], status, why, n_filled, expected, notes)
     _handle_failures(decode_failed, on_error, stage="decoding the files")
     partial = [r for r in reports if r is not None and r.status == "partial"]
     if partial:
@@ -116,16 +129,35 @@ def extract_files(
             UserWarning,
             stacklevel=3,
         )
+    noted = [r for r in reports if r is not None and r.notes]
+    if noted:
+        warnings.warn(f"features of {len(noted)} file(s) are less trustworthy:\n"
+                      + format_listing([f"{r.path}: {n}" for r in noted for n in r.notes]),
+                      UserWarning, stacklevel=3)
     return out, [r for r in reports if r is not None]
 
 
-def extract_or_reason(extractor: Any, plan: Any) -> tuple[np.ndarray | None, int, str]:
+#: A file recorded below this fraction of the analysis rate lacks much of its spectrum.
+LOW_RATE_FRACTION = 0.75
+
+
+def _notes(samplerate: int, sr: int, n_silent: int, n_filled: int, units: str) -> tuple:
+    notes = []
+    if n_silent:
+        notes.append(f"{n_silent} of {n_filled} {units} are digital silence")
+    if samplerate < LOW_RATE_FRACTION * sr:
+        notes.append(f"recorded at {samplerate} Hz, far below the {sr} Hz the features are "
+                     f"computed at: its top {(sr - samplerate) / 2000:.1f} kHz are missing")
+    return tuple(notes)
+
+
+def extract_or_reason(extractor: Any, plan: Any) -> tuple[np.ndarray | None, int, int, str]:
     """``extractor.extract(plan)`` for a parallel worker: errors come back as a reason."""
     try:
-        features, n_filled = extractor.extract(plan)
+        features, n_filled, n_silent = extractor.extract(plan)
     except AudioFileError as exc:
-        return None, 0, exc.reason
-    return features, n_filled, ""
+        return None, 0, 0, exc.reason
+    return features, n_filled, n_silent, ""
 
 
 def _handle_failures(reports: Sequence[FileReport | None], on_error: str, *, stage: str) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from ._audio import FilePlan, load_window, place_window, resampled_length
+from ._audio import FilePlan, decode, place_window, resampled_length
 from ._header import AudioFileError, read_header
 from ._musicnn_network import LAYER_SIZES, N_MELS, PATCH_FRAMES, MusicnnNetwork
 
@@ -142,20 +142,18 @@ class PatchSpec:
             return (longest, 1, self.size)
         return (2 * self.size,) if self.pooling == "mean+std" else (self.size,)
 
-    def extract(self, plan: FilePlan) -> tuple[np.ndarray, int]:
-        """Decode, cut into patches, run the network and pool: ``(features, n_patches)``."""
-        patches = self.patches(plan)
-        values = MusicnnNetwork.shipped().forward(patches, (self.layer,))[self.layer]
-        return pool_patches(values, self.pooling), len(patches)
+    @property
+    def sr(self) -> int:
+        """The rate the audio is analysed at: musicnn's 16 kHz."""
+        return SR
 
-    def patches(self, plan: FilePlan) -> np.ndarray:
-        """The planned window's log-mel patches, ``(n_patches, 187, 96)``."""
-        try:
-            y = load_window(plan, SR)
-        except Exception as exc:  # noqa: BLE001 - decoders raise many types
-            raise AudioFileError(plan.path, f"decoding failed ({exc})") from None
-        if self.window_samples is not None:
-            y = y[: self.window_samples]
+    def extract(self, plan: FilePlan) -> tuple[np.ndarray, int, int]:
+        """Decode, cut into patches, run the network and pool.
+
+        Returns ``(features, n_patches, n_silent)``: ``n_silent`` patches are digital
+        silence (every sample of their span zero).
+        """
+        y = self.audio(plan)
         patches = cut_patches(log_mel(y), self.hop_frames)
         if len(patches) == 0:
             raise AudioFileError(
@@ -163,5 +161,17 @@ class PatchSpec:
                 f"decoded only {y.size / SR:.3f} s of audio, less than one "
                 f"{MIN_PATCH_SECONDS:.3f} s patch",
             )
-        return patches
+        span = PATCH_FRAMES * HOP_LENGTH
+        starts = np.arange(len(patches)) * self.hop_frames * HOP_LENGTH
+        n_silent = sum(not y[start : start + span].any() for start in starts)
+        values = MusicnnNetwork.shipped().forward(patches, (self.layer,))[self.layer]
+        return pool_patches(values, self.pooling), len(patches), n_silent
 
+    def audio(self, plan: FilePlan) -> np.ndarray:
+        """The planned window decoded at 16 kHz, cut to ``duration``."""
+        y = decode(plan, SR)
+        return y if self.window_samples is None else y[: self.window_samples]
+
+    def patches(self, plan: FilePlan) -> np.ndarray:
+        """The planned window's log-mel patches, ``(n_patches, 187, 96)``."""
+        return cut_patches(log_mel(self.audio(plan)), self.hop_frames)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._cli_output import Progress, Records, escape, save_confusion_png, warn
-from ._header import AUDIO_EXTENSIONS
+from ._header import ALL_EXTENSIONS
 
 #: A progress bar is shown on a non-terminal stderr only above this many files.
 PROGRESS_MIN_FILES = 20
@@ -44,9 +44,9 @@ Run 'sk-audio-genre COMMAND --help' for a command's options.
 """,
     "predict": """\
 output (one record per input file, stdout):
-  text  PATH<TAB>GENRE<TAB>P<TAB>(NEXT P, NEXT P)[<TAB>[analysed ...]]
-  json  a list of {"path", "genre", "probability", "top", "analysed", "error"}
-  csv   path,genre,probability,genre_2,probability_2,...,analysed,error
+  text  PATH<TAB>GENRE<TAB>P<TAB>(NEXT P, NEXT P)[<TAB>[analysed 4 of 10 patches; notes]]
+  json  a list of {"path", "genre", "probability", "top", "analysed", "notes", "error"}
+  csv   path,genre,probability,genre_2,probability_2,...,analysed,notes,error
 A file that cannot be read is named on stderr with the reason (and gets an
 "error" record in json/csv); the others are still classified, and the exit
 status is 1.  Control characters in file names are printed as \\xNN.
@@ -229,30 +229,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------- inputs
 
 
-def find_audio_files(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Files named directly, plus audio files below named folders (sorted); and problems."""
+def find_audio_files(
+    paths: Sequence[str],
+) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+    """Files named directly, plus audio files below named folders (sorted); the paths that
+    are problems, with why; and the files in folders skipped as not audio."""
     files: list[str] = []
     problems: list[tuple[str, str]] = []
+    skipped: list[str] = []
     for given in paths:
         if os.path.isdir(given):
             found = []
             for root, dirs, names in os.walk(given):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [os.path.join(root, n) for n in names if not n.startswith(".")
-                          and os.path.splitext(n)[1].lower() in AUDIO_EXTENSIONS]
+                for name in sorted(n for n in names if not n.startswith(".")):
+                    is_audio = os.path.splitext(name)[1].lower() in ALL_EXTENSIONS
+                    (found if is_audio else skipped).append(os.path.join(root, name))
             if not found:
                 problems.append((given, "folder holds no audio files "
-                                 f"({', '.join(e.lstrip('.') for e in AUDIO_EXTENSIONS)})"))
+                                 f"({', '.join(e.lstrip('.') for e in ALL_EXTENSIONS)})"))
             files.extend(sorted(found))
         elif os.path.exists(given):
             files.append(given)
         else:
             problems.append((given, "no such file or folder"))
-    return files, problems
+    return files, problems, skipped
 
 
 def _inputs(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str]]]:
-    files, problems = find_audio_files(args.paths)
+    files, problems, skipped = find_audio_files(args.paths)
+    for path in skipped:
+        warn(f"{PROGRAM} {args.command}", f"{path}: skipped (not an audio file extension)")
     for path, reason in problems:
         warn(f"{PROGRAM} {args.command}", f"{path}: {reason}")
     if not files:
@@ -279,9 +286,9 @@ def _progress(args: argparse.Namespace, n_files: int) -> Progress | None:
     return Progress(n_files, sys.stderr) if show else None
 
 
-def _note(report) -> str:
+def _analysed(report) -> str:
     """How much of a file was analysed, when not all of the window asked for."""
-    return "" if report.status == "ok" else f"analysed: {report.reason}"
+    return "" if report.status == "ok" else report.reason.removesuffix(" filled")
 
 
 # --------------------------------------------------------------------------- predict
@@ -321,7 +328,8 @@ def _run(args, files, problems, results, n_labels, rank) -> int:
             warn(f"{PROGRAM} {args.command}", f"{result.path}: {result.report.reason}")
             records.fail(result.path, result.report.reason)
         else:
-            records.write(result.path, rank(result.proba), _note(result.report))
+            records.write(result.path, rank(result.proba), _analysed(result.report),
+                          result.report.notes)
         if progress is not None and (done % 16 == 0 or done == len(files)):
             progress.update(16 if done % 16 == 0 else done % 16)
     records.close()

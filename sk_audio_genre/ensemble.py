@@ -13,13 +13,64 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier
-from sklearn.utils import check_random_state
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import Bunch, check_random_state
 
-__all__ = ["seed_ensemble"]
+from ._segments import predict_from_proba
+
+__all__ = ["GenreVotingClassifier", "seed_ensemble"]
+
+
+class GenreVotingClassifier(VotingClassifier):
+    """scikit-learn's soft-voting ensemble, for genre classifiers: no features, no genre.
+
+    ``VotingClassifier.predict`` takes the most probable class of the averaged
+    probabilities, and the argmax of a track's all-NaN row (a file that gave no features)
+    is the first genre.  Here such a track raises in :meth:`predict` (and so in
+    ``score``), as a single genre classifier does, and keeps its NaN row in
+    ``predict_proba``.  Everything else is ``VotingClassifier(voting="soft")``.
+
+    Examples
+    --------
+    >>> from sk_audio_genre import CNNGenreClassifier
+    >>> from sk_audio_genre.ensemble import GenreVotingClassifier
+    >>> ensemble = GenreVotingClassifier([("a", CNNGenreClassifier()), ("b", CNNGenreClassifier())])
+    >>> ensemble.voting
+    'soft'
+    """
+
+    def __init__(self, estimators, *, voting: str = "soft", weights=None, n_jobs=None,
+                 flatten_transform: bool = True, verbose: bool = False) -> None:
+        super().__init__(estimators, voting=voting, weights=weights, n_jobs=n_jobs,
+                         flatten_transform=flatten_transform, verbose=verbose)
+
+    def fit(self, X, y, **fit_params) -> GenreVotingClassifier:
+        if self.voting != "soft":
+            raise ValueError(f"GenreVotingClassifier votes with probabilities: voting must be "
+                             f"'soft', got {self.voting!r}.")
+        return super().fit(X, y, **fit_params)
+
+    def predict(self, X) -> np.ndarray:
+        """The genre with the highest mean probability; raises for a track without features."""
+        return predict_from_proba(self.classes_, self.predict_proba(X))
+
+    @classmethod
+    def from_fitted(cls, members: Sequence[tuple[str, Any]], classes, *,
+                    weights=None, flatten_transform: bool = True) -> GenreVotingClassifier:
+        """The ensemble of already fitted ``members`` (as its ``fit`` leaves them: trained on
+        the label-encoded ``classes``), without training; loading a saved model uses it."""
+        ensemble = cls([(name, clone(member)) for name, member in members], weights=weights,
+                       flatten_transform=flatten_transform)
+        ensemble.le_ = LabelEncoder().fit(np.asarray(classes))
+        ensemble.classes_ = ensemble.le_.classes_
+        ensemble.estimators_ = [member for _, member in members]
+        ensemble.named_estimators_ = Bunch(**dict(members))
+        return ensemble
 
 
 def seed_ensemble(
@@ -56,8 +107,9 @@ def seed_ensemble(
 
     Returns
     -------
-    sklearn.ensemble.VotingClassifier
-        Unfitted, ``voting="soft"``, members named ``"member0"``, ``"member1"``, ...
+    GenreVotingClassifier
+        Unfitted (scikit-learn's soft ``VotingClassifier``, refusing to invent a genre for
+        a track without features), members named ``"member0"``, ``"member1"``, ...
 
     Raises
     ------
@@ -95,4 +147,4 @@ def seed_ensemble(
             window = windows[index % len(windows)]
             member.set_params(segment_window=None if window is None else tuple(window))
         members.append((f"member{index}", member))
-    return VotingClassifier(members, voting="soft", n_jobs=n_jobs)
+    return GenreVotingClassifier(members, n_jobs=n_jobs)

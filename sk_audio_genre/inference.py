@@ -79,7 +79,10 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
             )
         import joblib
 
-        return joblib.load(path)
+        try:
+            return joblib.load(path)
+        except Exception as exc:  # noqa: BLE001 - unpickling can fail in any way
+            raise ValueError(f"{spec} could not be unpickled ({exc}).") from None
     if path.exists():
         raise ValueError(
             f"model {spec!r} is neither a saved model folder nor a {'/'.join(PICKLE_SUFFIXES)} "
@@ -109,13 +112,18 @@ def transform_with_report(step: Any, paths: Sequence[str]) -> tuple[np.ndarray, 
 
 
 def _merge(reports: Sequence[FileReport]) -> FileReport:
-    """One file's reports from several feature extractors, as one."""
-    for status in ("failed", "partial"):
-        bad = [r for r in reports if r.status == status]
-        if bad:
-            reason = "; ".join(dict.fromkeys(r.reason for r in bad))
-            return FileReport(bad[0].path, status, reason, bad[0].n_filled, bad[0].n_expected)
-    return reports[0]
+    """One file's reports from several feature extractors, as one: the worst status, the
+    first extractor's account of it (a failure's distinct reasons all), every note."""
+    notes = tuple(dict.fromkeys(n for r in reports for n in r.notes))
+    for status in ("failed", "partial", "ok"):
+        matching = [r for r in reports if r.status == status]
+        if matching:
+            first = matching[0]
+            reason = ("; ".join(dict.fromkeys(r.reason for r in matching))
+                      if status == "failed" else first.reason)
+            return FileReport(first.path, status, reason, first.n_filled, first.n_expected,
+                              notes)
+    raise ValueError("no reports to merge")
 
 
 def predict_files(

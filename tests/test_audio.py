@@ -251,7 +251,7 @@ def test_au_fast_path_declines_what_it_does_not_read(tmp_path, write_audio):
 
 def test_extract_file_fills_complete_segments_and_nans_the_rest(write_audio):
     y = noise(2.5, 0.3, seed=7)
-    features, n_filled = extract_file(probe_file(str(write_audio("a.wav", y)), SMALL), SMALL)
+    features, n_filled, _ = extract_file(probe_file(str(write_audio("a.wav", y)), SMALL), SMALL)
     assert features.shape == (3, 22, 13) and n_filled == 2
     assert np.isfinite(features[:2]).all() and np.isnan(features[2]).all()
 
@@ -287,7 +287,7 @@ def test_real_segment_equals_mfcc_alone(gtzan_root):
     y = load_window(plan, SR)
     y_ref, _ = librosa.load(path, sr=SR)
     np.testing.assert_array_equal(y, y_ref[: s.window_length])
-    features, n_filled = extract_file(plan, s)
+    features, n_filled, _ = extract_file(plan, s)
     assert n_filled == 5
     i = int(rng.integers(5))
     expected = mfcc_alone(y_ref[i * 132300 : (i + 1) * 132300])
@@ -301,7 +301,7 @@ def test_real_short_country_tracks_fill_five_segments(gtzan_root, track):
     assert sf.info(path).frames == 661500 - 92
     plan = probe_file(path, spec())
     assert plan.n_complete == 5
-    features, n_filled = extract_file(plan, spec())
+    features, n_filled, _ = extract_file(plan, spec())
     assert n_filled == 5 and np.isfinite(features).all()
     y_ref, _ = librosa.load(path, sr=SR)
     np.testing.assert_allclose(

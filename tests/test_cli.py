@@ -118,7 +118,8 @@ def test_predict_text_with_a_corrupt_file_among_good_ones(music_dir):
         _, _, probability, others = line.split("\t")
         assert float(probability) > 0.5
         assert others.startswith("(") and others.count(",") == 1  # the next two genres
-    assert "broken.wav" in result.stderr and "notes.txt" not in result.stderr + result.stdout
+    assert "broken.wav" in result.stderr and "notes.txt" not in result.stdout
+    assert "notes.txt: skipped (not an audio file extension)" in result.stderr  # never silent
     assert "1 of 3 inputs failed" in result.stderr
 
 
@@ -141,7 +142,7 @@ def test_predict_json_and_csv_parse(music_dir):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert list(rows[0]) == ["path", "genre", "probability", "genre_2", "probability_2",
-                             "analysed", "error"]
+                             "analysed", "notes", "error"]
     assert [r["genre"] for r in rows] == [r["genre"] for r in records]
     assert all(float(r["probability"]) >= float(r["probability_2"]) for r in rows)
 
@@ -296,6 +297,15 @@ def test_train_to_joblib_and_predict_with_it(long_tones_dir, tmp_path):
     assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 6
 
 
+def test_a_broken_pickle_is_a_clear_error(tmp_path):
+    audio = tmp_path / "a.wav"
+    sf.write(audio, tone(4.0, noise=0.1), SR)
+    (tmp_path / "m.joblib").write_bytes(b"not a pickle")
+    result = run("predict", audio, "--model", tmp_path / "m.joblib", "--trust-pickle")
+    assert result.returncode == 1
+    assert "could not be unpickled" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_train_refuses_a_folder_without_genres(tmp_path):
     result = run("train", tmp_path, "--out", tmp_path / "m")
     assert result.returncode == 1
@@ -360,3 +370,39 @@ def test_timeline_of_a_long_song(gtzan_root, tmp_path):
     assert "timeline of" in result.stderr
     result = run("predict", song, song, "--timeline", png)
     assert result.returncode == 1 and "one file" in result.stderr
+
+
+# ------------------------------------------------------------- formats libsndfile cannot read
+
+
+def write_m4a(path, samples, sr: int = 22050) -> None:
+    av = pytest.importorskip("av", reason="the formats extra: pip install 'sk-audio-genre[formats]'")
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=sr)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples[None, :].astype(np.float32), format="fltp",
+                                           layout="mono")
+        frame.sample_rate = sr
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+
+
+def test_an_m4a_in_a_folder_is_classified(music_dir, tmp_path):
+    samples, sr = sf.read(music_dir / "album" / "pop.au")
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    write_m4a(folder / "pop.m4a", samples, sr)
+    result = run("predict", folder, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    record, = json.loads(result.stdout)
+    assert record["genre"] == "pop" and record["path"].endswith("pop.m4a")
+
+
+def test_without_the_decoder_an_m4a_names_the_extra(tmp_path, monkeypatch):
+    from sk_audio_genre import MusicnnEmbedder
+
+    write_m4a(tmp_path / "a.m4a", tone(4.0, noise=0.1))
+    monkeypatch.setitem(sys.modules, "av", None)  # as if PyAV were not installed
+    with pytest.raises(ValueError, match=r"a.m4a: .m4a files need the optional FFmpeg decoder: "
+                                         r"pip install 'sk-audio-genre\[formats\]'"):
+        MusicnnEmbedder().fit_transform([str(tmp_path / "a.m4a")])
