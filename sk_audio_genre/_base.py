@@ -54,6 +54,20 @@ from ._segments import (
 MAX_RESTORE_VALUES = 50_000_000
 
 
+class _HeldOutEarlyStopping(keras.callbacks.EarlyStopping):
+    """Stop when the held-out tracks' loss stops improving; restore the best weights.
+
+    Without held-out tracks (``partial_fit``) there is nothing to monitor, and it does
+    nothing (Keras' own callback would warn at every epoch).
+    """
+
+    def __init__(self, *, patience: int) -> None:
+        super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+
+    def get_monitor_value(self, logs):
+        return (logs or {}).get(self.monitor)
+
+
 class BaseGenreClassifier(KerasClassifier):
     """Base class of the segment-level genre classifiers; not for direct use.
 
@@ -225,22 +239,21 @@ class BaseGenreClassifier(KerasClassifier):
         given = tracks
         tracks = self._windows(tracks)
         train = np.arange(len(tracks))
-        self._validation_segments = None
+        validation = {}
         if self.early_stopping:
             train, held_out = split_tracks(y, self.validation_fraction, self.random_state)
-            self._validation_segments = expand_segments(tracks[held_out], y[held_out])[:2]
+            segments, labels, _ = expand_segments(tracks[held_out], y[held_out])
+            validation["validation_data"] = (self._network_input(segments), labels)
         segments, labels, weights = expand_segments(
             tracks[train], y[train], None if sample_weight is None else sample_weight[train]
         )
-        try:
-            super().fit(
-                self._network_input(segments),
-                labels,
-                sample_weight=weights,
-                batch_size=self._fit_batch_size(len(segments)),
-            )
-        finally:
-            del self._validation_segments
+        super().fit(
+            self._network_input(segments),
+            labels,
+            sample_weight=weights,
+            batch_size=self._fit_batch_size(len(segments)),
+            **validation,
+        )
         self._record_fitted_input(given, input_shape)
         return self
 
@@ -316,30 +329,24 @@ class BaseGenreClassifier(KerasClassifier):
     def _fit_batch_size(self, n_segments: int) -> int:
         return n_segments if self.batch_size == "full" else self.batch_size
 
-    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
-        """Add the held-out tracks and the early-stopping callback to Keras' fit."""
-        user_callbacks = self._fit_callbacks
-        validation = getattr(self, "_validation_segments", None)
-        if validation is not None:
-            X_val, y_val = validation
-            kwargs["validation_data"] = (
-                self.feature_encoder_.transform(self._network_input(X_val)),
-                self.target_encoder_.transform(y_val),
-            )
+    def _initialize_callbacks(self) -> None:
+        """scikeras' callbacks, and early stopping on the held-out tracks when asked for."""
+        super()._initialize_callbacks()
+        if self.early_stopping:
             self._fit_callbacks = [
-                *user_callbacks,
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss",
-                    patience=self.n_iter_no_change,
-                    restore_best_weights=True,
-                ),
+                *self._fit_callbacks,
+                _HeldOutEarlyStopping(patience=self.n_iter_no_change),
             ]
-        try:
-            super()._fit_keras_model(
-                X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs
+
+    def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
+        """Keras' fit, with the held-out tracks' segments (from :meth:`fit`) encoded."""
+        if "validation_data" in kwargs:
+            segments, labels = kwargs["validation_data"]
+            kwargs["validation_data"] = (
+                self.feature_encoder_.transform(segments),
+                self.target_encoder_.transform(labels),
             )
-        finally:
-            self._fit_callbacks = user_callbacks
+        super()._fit_keras_model(X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs)
 
     def _record_fitted_input(self, tracks: np.ndarray, input_shape: tuple[int, ...]) -> None:
         self.classes_ = np.asarray(self.classes_.tolist())

@@ -270,6 +270,21 @@ def test_early_stopping_stops_and_restores_best_weights():
     assert clf.n_iter_ == best + 1 + 3
 
 
+def test_early_stopping_restores_the_best_epochs_weights():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 2, 20, 13)).astype(np.float32)
+    y = rng.choice(GENRES, size=30)  # no signal: validation loss rises after a few epochs
+    clf = small(MLPGenreClassifier, epochs=60, learning_rate=1e-2, early_stopping=True,
+                validation_fraction=0.3, n_iter_no_change=3, random_state=0).fit(X, y)
+    _, held_out = split_tracks(y, clf.validation_fraction, clf.random_state)
+    segments = X[held_out].reshape(-1, 20, 13)
+    labels = clf.target_encoder_.transform(np.repeat(y[held_out], 2))
+    loss = clf.model_.evaluate(segments, labels, verbose=0)[0]
+    val_loss = clf.history_["val_loss"]
+    assert loss == pytest.approx(min(val_loss), rel=1e-4)  # the best epoch's weights
+    assert val_loss[-1] > min(val_loss) * 1.001  # ... which are not the last epoch's
+
+
 def test_early_stopping_keeps_every_genre_in_training():
     y = np.array(["a", "b", "b", "b", "c", "c", "c"])
     clf = MLPGenreClassifier(early_stopping=True, validation_fraction=0.5, random_state=0)
