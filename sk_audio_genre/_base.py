@@ -29,7 +29,6 @@ from ._tensorflow import predict_in_batches  # first: imports TensorFlow quietly
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from scikeras.wrappers import KerasClassifier  # noqa: E402
-from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
 from sklearn.utils import ClassifierTags, Tags
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -37,6 +36,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_consistent_length,
+    check_is_fitted,
     column_or_1d,
 )
 
@@ -52,6 +52,19 @@ from ._segments import (
 
 #: The most values (classes x network input) a saved model may make ``restore`` allocate.
 MAX_RESTORE_VALUES = 50_000_000
+
+
+def _weighted_mean_loss(loss):
+    """The default loss with weights that count like repeated samples.
+
+    Keras reduces a batch's losses with ``sum_over_batch_size``: ``sum(w * l) / n``, so a
+    track of weight 2 is not the same as the track given twice.  ``mean_with_sample_weight``
+    divides by ``sum(w)`` instead; without weights the two are the same.  A loss the user
+    chose is left as it is.
+    """
+    if loss in ("sparse_categorical_crossentropy", keras.losses.sparse_categorical_crossentropy):
+        return keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+    return loss
 
 
 class _HeldOutEarlyStopping(keras.callbacks.EarlyStopping):
@@ -191,6 +204,7 @@ class BaseGenreClassifier(KerasClassifier):
             **{
                 **compile_kwargs,
                 "optimizer": self._optimizer(compile_kwargs["optimizer"]),
+                "loss": _weighted_mean_loss(compile_kwargs["loss"]),
                 "metrics": compile_kwargs.get("metrics") or ["accuracy"],
             }
         )
@@ -418,11 +432,7 @@ class BaseGenreClassifier(KerasClassifier):
 
     def _check_tracks(self, X) -> tuple[np.ndarray, tuple[int, ...]]:
         """Validate ``X`` against the fitted segment shape."""
-        if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. "
-                "Call 'fit' with appropriate arguments before using this estimator."
-            )
+        check_is_fitted(self)
         tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
         if tracks.shape[2:] != self.segment_shape_:
             frames, coefficients = self.segment_shape_

@@ -71,8 +71,10 @@ learning_rate : float, default=1e-4
     **kwargs
         Other scikeras parameters (``metrics``, ``callbacks``, ``class_weight``,
         ``warm_start``, ``shuffle``, ...) and routed parameters (``fit__*``,
-        ``predict__*``, ``optimizer__*``, ``callbacks__*``).  scikeras'
-        ``validation_split`` is refused: it would split segments, not tracks.
+        ``optimizer__*``, ``callbacks__*``).  Prediction runs through one traced
+        step per network, not ``Model.predict``, so ``predict__*`` parameters do
+        not apply.  scikeras' ``validation_split`` is refused: it would split
+        segments, not tracks.
 """
 
 _SHARED_ATTRIBUTES = """\
@@ -86,7 +88,9 @@ classes_ : ndarray of shape (n_classes,)
     n_iter_ : int
         Epochs run.
     n_features_in_ : int
-        ``X.shape[1]`` in ``fit`` (segments per track for 4-D input).
+        ``X.shape[1]`` in ``fit``: the features of 2-D input (prediction must give
+        as many), the segments per track of 3-D or 4-D input (prediction may give
+        any number of segments; their shape must be ``segment_shape_``).
     n_segments_in_ : int
         Segments per track in ``fit``; prediction accepts any number.
     segment_shape_ : tuple of int

@@ -5,7 +5,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -36,8 +37,9 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
     mean_ : ndarray of shape (n_mfcc,)
         Mean of each coefficient over the training frames.
     scale_ : ndarray of shape (n_mfcc,)
-        Standard deviation of each coefficient (1 where it is 0 or
-        ``with_std`` is False).
+        Standard deviation of each coefficient (1 where it is 0, or negligible
+        next to the mean, or ``with_std`` is False), as ``StandardScaler``
+        computes it on the frames.
     n_features_in_ : int
         Coefficients per frame, ``X.shape[-1]`` in ``fit``.
 
@@ -67,6 +69,7 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
         self.with_mean = with_mean
         self.with_std = with_std
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> SegmentScaler:
         """Learn each coefficient's mean and standard deviation.
 
@@ -82,15 +85,16 @@ class SegmentScaler(TransformerMixin, BaseEstimator):
         self : object
             The fitted scaler.
         """
-        self._validate_params()
         X = self._check_array(X)
         frames = X.reshape(-1, X.shape[-1]).astype(np.float64)
         if np.isnan(frames).all(axis=0).any():
             raise ValueError("SegmentScaler cannot fit: a coefficient has only NaN values in X.")
+        # scikit-learn's own statistics: NaN-aware, and a coefficient constant up to
+        # rounding (variance ~1e-32) gets scale 1, not 1e-16 (_handle_zeros_in_scale).
+        scaler = StandardScaler(with_mean=self.with_mean, with_std=self.with_std).fit(frames)
         self.n_features_in_ = X.shape[-1]
-        self.mean_ = np.nanmean(frames, axis=0) if self.with_mean else np.zeros(X.shape[-1])
-        std = np.nanstd(frames, axis=0) if self.with_std else np.ones(X.shape[-1])
-        self.scale_ = np.where(std > 0, std, 1.0)
+        self.mean_ = scaler.mean_ if self.with_mean else np.zeros(X.shape[-1])
+        self.scale_ = scaler.scale_ if self.with_std else np.ones(X.shape[-1])
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -160,6 +164,7 @@ class SegmentStatistics(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {}
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> SegmentStatistics:
         """Check ``X``; nothing is learned.
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import REPO_ROOT
 
 from sk_audio_genre.datasets import load_split_lists
@@ -47,16 +48,23 @@ def test_compare_quick(shared_data, tmp_path):
     assert report["machine"]["cpu_count"] >= 1
     assert report["data"]["n_tracks"] == 40
     assert report["split"]["n_train"] + report["split"]["n_test"] == 40
-    assert set(report["models"]) == {"MLP", "CNN", "LSTM", "LogisticRegression", "SVC (RBF)"}
+    assert set(report["models"]) == {"MLP", "CNN", "LSTM", "LogisticRegression", "SVC (RBF)",
+                                     "musicnn + LogisticRegression"}
+    for name, model in report["models"].items():
+        confusion = np.asarray(model["confusion_matrix"])  # accuracy is its diagonal share
+        assert confusion.sum() == report["split"]["n_test"]
+        assert model["track_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
     for name in ["MLP", "CNN", "LSTM"]:
         model = report["models"][name]
         for key in ["track_accuracy", "macro_f1", "segment_accuracy", "fit_seconds",
                     "predict_ms_per_track", "n_params"]:
             assert model[key] is not None, (name, key)
-        assert 0.0 <= model["track_accuracy"] <= 1.0
-        assert model["n_params"] > 0
+        n_genres = len(report["data"]["tracks_per_genre"])  # the seed's counts are for 10
+        seed_count = {"MLP": 1_014_218, "CNN": 298_186, "LSTM": 57_802}[name]
+        assert model["n_params"] == seed_count - 65 * (10 - n_genres)
         assert len(model["history"]["loss"]) == report["settings"]["epochs"]
-    assert 0.0 <= report["leaky"]["segment_accuracy_leaky"] <= 1.0
+    leaky = report["leaky"]
+    assert leaky["n_train_segments"] + leaky["n_test_segments"] == 40 * 5
     modes = report["optimisation_modes"]["modes"]
     assert [m["batch_size"] for m in modes] == ["full", 32, 1]
     assert all(len(m["epoch_seconds"]) == len(m["loss"]) for m in modes)

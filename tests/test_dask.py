@@ -113,7 +113,5 @@ def test_cnn_search_with_cached_features_runs_on_the_workers(client, tone_files,
         search = GridSearchCV(pipe, grid, cv=2, n_jobs=-1).fit(paths, labels)
     _workers_that_ran(client, stream, "_fit_and_score")
     assert search.cv_results_["params"] == list(ParameterGrid(grid))
-    scores = search.cv_results_["mean_test_score"]
-    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
-    assert set(search.predict(paths[:3])) <= set(GENRES)
+    np.testing.assert_array_equal(search.predict(paths), search.best_estimator_.predict(paths))
     assert any((tmp_path / "cache").rglob("*.pkl")), "Pipeline(memory=...) cached nothing"

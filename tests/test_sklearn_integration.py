@@ -22,6 +22,7 @@ from sk_audio_genre import (
     LSTMGenreClassifier,
     MFCCSegmenter,
     MLPGenreClassifier,
+    MusicnnEmbedder,
     SegmentScaler,
 )
 
@@ -95,8 +96,8 @@ def test_grid_search_over_learning_rate_changes_the_model(tone_files):
 def test_cross_val_score_and_cross_validate(tone_files):
     paths, labels = tone_files
     scores = cross_val_score(_pipeline(), paths, labels, cv=2)
-    assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
     result = cross_validate(_pipeline(), paths, labels, cv=2, scoring=["accuracy", "f1_macro"])
+    np.testing.assert_array_equal(scores, result["test_accuracy"])  # same seeded folds
     assert set(result) >= {"test_accuracy", "test_f1_macro", "fit_time"}
 
 
@@ -135,8 +136,9 @@ def test_pipeline_memory_caches_the_features(tone_files, tmp_path, monkeypatch):
 _SMALL = {"epochs": 1, "batch_size": "full", "random_state": 0}
 _COMMON_CHECK_ESTIMATORS = [
     MLPGenreClassifier(hidden_layer_sizes=(8,), **_SMALL),
-    CNNGenreClassifier(filters=(2, 2, 2), dense_units=4, conv_padding="same", **_SMALL),
-    LSTMGenreClassifier(lstm_units=(4,), dense_units=4, **_SMALL),
+    CNNGenreClassifier(filters=(2, 2, 2), dense_units=4, conv_padding="same", dropout=0.0,
+                       **_SMALL),
+    LSTMGenreClassifier(lstm_units=(4,), dense_units=4, dropout=0.0, **_SMALL),
     SegmentScaler(),
 ]
 
@@ -149,27 +151,37 @@ _KERAS_FAILURES = {
         "scikeras 0.13's KerasClassifier puts ClassifierMixin right of BaseEstimator "
         "(the cause of its tag bug, fixed in BaseGenreClassifier.__sklearn_tags__)"
     ),
-    "check_sample_weight_equivalence_on_dense_data": (
-        "Keras trains by shuffled mini-batch SGD; repeating a sample is not the same "
-        "step sequence as doubling its weight"
-    ),
 }
-_MLP_FAILURES = {
+#: Checks whose outcome is not the estimator's to decide, skipped rather than expected to fail
+#: (``xfail_strict`` would turn their passes into failures).
+_NONDETERMINISTIC = {
     "check_methods_sample_order_invariance": (
-        "float32 matrix products: a row's probabilities move by ~1e-7 with the batch "
-        "it is computed in, above this check's 1e-9 tolerance"
+        "float32 matrix products: a row's probabilities can move by ~1e-7 with the batch "
+        "it is computed in, above this check's 1e-9 tolerance, or not, depending on the "
+        "row order drawn"
     ),
 }
 
 
 def _expected_failures(estimator):
-    if isinstance(estimator, SegmentScaler):
-        return {}
-    if isinstance(estimator, MLPGenreClassifier):
-        return {**_KERAS_FAILURES, **_MLP_FAILURES}
-    return dict(_KERAS_FAILURES)
+    return {} if isinstance(estimator, SegmentScaler) else dict(_KERAS_FAILURES)
 
 
 @parametrize_with_checks(_COMMON_CHECK_ESTIMATORS, expected_failed_checks=_expected_failures)
 def test_scikit_learn_common_checks(estimator, check):
+    name = getattr(check, "func", check).__name__
+    if name in _NONDETERMINISTIC and not isinstance(estimator, SegmentScaler):
+        pytest.skip(_NONDETERMINISTIC[name])
     check(estimator)
+
+
+def test_mfcc_segmenter_and_musicnn_embedder_are_not_in_the_common_checks():
+    """Why: their input is audio file paths, and scikit-learn's common checks feed numeric
+    arrays (``check_estimators_dtypes``, ``check_fit2d_1sample``, ...); nearly every check
+    would fail for that reason alone.  Their scikit-learn behaviour (clone, get_params,
+    Pipeline, GridSearchCV, joblib, Pipeline(memory=...)) is tested directly instead."""
+    from sklearn.utils import get_tags
+
+    for transformer in (MFCCSegmenter(), MusicnnEmbedder()):
+        tags = get_tags(transformer)
+        assert tags.input_tags.string and not tags.input_tags.two_d_array
