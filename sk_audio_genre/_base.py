@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -373,8 +372,10 @@ class BaseGenreClassifier(KerasClassifier):
 
     def fitted_state(self) -> dict[str, Any]:
         """What a saved model records besides the parameters and the weights (JSON-able)."""
+        from ._codecs import saved_labels
+
         return {
-            "classes_": self.classes_.tolist(),
+            "classes_": saved_labels(self.classes_, type(self).__name__),
             "segment_shape_": [int(n) for n in self.segment_shape_],
             "n_segments_in_": int(self.n_segments_in_),
             "n_features_in_": int(self.n_features_in_),
@@ -383,43 +384,39 @@ class BaseGenreClassifier(KerasClassifier):
                          for k, values in self.history_.items()},
         }
 
-    def save_weights(self, path) -> None:
-        """The network's weights only, from an uncompiled copy: no optimizer state."""
-        network = self._build_network(tuple(self.model_.input_shape[1:]), len(self.classes_))
-        network.set_weights(self.model_.get_weights())
-        network.save_weights(path)
+    def network_weights(self) -> list[np.ndarray]:
+        """The network's weights in layer order (no optimizer state), as NumPy arrays."""
+        return [np.asarray(w) for w in self.model_.get_weights()]
 
-    def restore(self, state: dict[str, Any], weights_path, weight_shapes: list) -> None:
-        """Become the fitted classifier that :meth:`fitted_state` and :meth:`save_weights` described.
+    def restore(self, state: dict[str, Any], weights: list[np.ndarray]) -> None:
+        """Become the fitted classifier that :meth:`fitted_state` and
+        :meth:`network_weights` described.
 
-        The saved weights' shapes (``weight_shapes``, read from the file without loading
-        it) must be exactly those of the network the parameters describe for this input
-        and these classes; only then is the network built (scikeras' ``initialize``, as in
-        ``fit``, without training) and the weights loaded.
+        The weights' shapes must be, in order, those of the network the parameters describe
+        for this input and these classes; only then is the network built (scikeras'
+        ``initialize``, as in ``fit``, without training) and the weights set.
 
         Raises
         ------
         ValueError
-            If the shapes disagree or the weights do not load.
+            If the shapes disagree.
         """
         classes = np.asarray(state["classes_"])
         segment_shape = tuple(state["segment_shape_"])
         input_shape = self._network_input_shape(segment_shape)
-        expected = self._network_weight_shapes(input_shape, len(classes))
-        if sorted(map(tuple, weight_shapes)) != sorted(map(tuple, expected)):
+        expected = [tuple(s) for s in self._network_weight_shapes(input_shape, len(classes))]
+        found = [tuple(w.shape) for w in weights]
+        if found != expected:
             raise ValueError(
-                f"the weights file holds arrays of shapes {sorted(weight_shapes)}, but a "
-                f"{type(self).__name__} with these parameters on {segment_shape} segments "
-                f"and {len(classes)} classes has {sorted(expected)}."
+                f"the saved weights have shapes {found}, but a {type(self).__name__} with "
+                f"these parameters on {segment_shape} segments and {len(classes)} classes "
+                f"has {expected}."
             )
         if math.prod(input_shape) * len(classes) > MAX_RESTORE_VALUES:
             raise ValueError(f"segments of {segment_shape} are too large to restore.")
         dummy = np.zeros((len(classes), *input_shape), dtype=np.float32)
         super().initialize(dummy, classes)  # builds and compiles, as fit does; no training
-        with warnings.catch_warnings():
-            # The file holds no optimizer state (see save_weights); Keras says so.
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            self.model_.load_weights(weights_path)
+        self.model_.set_weights(weights)
         self.classes_ = classes
         self.segment_shape_ = segment_shape
         self.n_segments_in_ = int(state["n_segments_in_"])

@@ -98,7 +98,7 @@ def dump_params(estimator: Any, where: str, *, skip: frozenset[str] = frozenset(
     """``get_params(deep=False)`` as JSON values, without runtime settings; warns on others."""
     params, unsaved = {}, []
     for key, value in sorted(estimator.get_params(deep=False).items()):
-        if key in RUNTIME_PARAMS or key in skip:
+        if key.rsplit("__", 1)[-1] in RUNTIME_PARAMS or key in skip:
             continue
         value = list(value) if isinstance(value, tuple) else value
         try:
@@ -122,10 +122,11 @@ def build_with_params(cls: type, node: Node, **fixed: Any) -> Any:
     params = node.child("params")
     defaults = cls().get_params(deep=False)
     given = {}
+    routed = tuple(f"{prefix}__" for prefix in getattr(cls, "_routing_prefixes", ()))
     for key, value in params.data.items():
-        if key in RUNTIME_PARAMS:
-            continue  # never taken from a file
-        if key not in defaults and "__" not in key:
+        if key.rsplit("__", 1)[-1] in RUNTIME_PARAMS:
+            continue  # never taken from a file, routed (fit__verbose) or not
+        if key not in defaults and not key.startswith(routed or ("\0",)):
             raise SchemaError(f"{params.where} has unknown parameter {key!r} for {cls.__name__}.")
         if isinstance(value, list) and isinstance(defaults.get(key), tuple):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
@@ -164,6 +165,24 @@ def positive_int(node: Node, key: str) -> int:
     if value < 1:
         raise SchemaError(f"{node.where}.{key} must be a positive integer, got {value}.")
     return value
+
+
+def int_list(node: Node, key: str) -> list[int]:
+    """A list of integers (``n_iter_``, ...)."""
+    values = node.get(key, list)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise SchemaError(f"{node.where}.{key} must be a list of integers.")
+    return values
+
+
+def saved_labels(labels: Any, where: str) -> list:
+    """Class labels as JSON, refusing kinds the loader would not take back (floats, bools)."""
+    values = np.asarray(labels).tolist()
+    if not (all(isinstance(c, str) for c in values)
+            or all(isinstance(c, int) and not isinstance(c, bool) for c in values)):
+        raise TypeError(f"{where}: class labels {values[:5]} cannot be saved; the no-pickle "
+                        "format keeps strings or integers (map other labels to those).")
+    return values
 
 
 def class_labels(node: Node, key: str = "classes_") -> np.ndarray:

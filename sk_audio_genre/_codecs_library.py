@@ -2,8 +2,8 @@
 
 The transformers are stateless (parameters only); ``SegmentScaler`` keeps its statistics as
 arrays; ``SegmentClassifier`` nests its estimator; the Keras genre classifiers keep their
-weights in a ``.weights.h5`` file whose array shapes are read and checked before any
-network is built (see ``BaseGenreClassifier.restore``).
+weights as plain arrays (no optimizer state), whose shapes are checked against the network
+the parameters describe before it is built (see ``BaseGenreClassifier.restore``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ._codecs import (
     feature_count,
     load_estimator,
     positive_int,
+    saved_labels,
 )
 from .embedder import MusicnnEmbedder
 from .preprocessing import SegmentScaler, SegmentStatistics
@@ -112,7 +113,7 @@ class SegmentClassifierCodec(_ExactClass):
     def dump(self, estimator: SegmentClassifier, writer: Any, where: str) -> dict[str, Any]:
         return {
             "params": {"aggregate": estimator.aggregate},
-            "state": {"classes_": estimator.classes_.tolist(),
+            "state": {"classes_": saved_labels(estimator.classes_, where),
                       "segment_shape_": [int(n) for n in estimator.segment_shape_],
                       "n_features_in_": int(estimator.n_features_in_)},
             "estimator": dump_estimator(estimator.estimator_, writer, f"{where}.estimator"),
@@ -141,7 +142,7 @@ class SegmentClassifierCodec(_ExactClass):
 
 
 class GenreNetworkCodec(_ExactClass):
-    """A Keras genre classifier: parameters, fitted facts, and a weights file.
+    """A Keras genre classifier: parameters, fitted facts, and its weights as arrays.
 
     The class is imported (and TensorFlow with it) only when such a model is met.
     """
@@ -156,10 +157,10 @@ class GenreNetworkCodec(_ExactClass):
         return getattr(classifiers, self.name)
 
     def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
-        path = writer.new_file(where.removeprefix("model.").replace(".", "__"), ".weights.h5")
-        estimator.save_weights(path)
+        keys = [writer.array(f"{where}.weights.{i}", w)
+                for i, w in enumerate(estimator.network_weights())]
         return {"params": dump_params(estimator, where), "state": estimator.fitted_state(),
-                "weights": path.name}
+                "weights": keys}
 
     def load(self, node: Node, reader: Any) -> Any:
         classifier = build_with_params(self.cls, node)
@@ -172,10 +173,16 @@ class GenreNetworkCodec(_ExactClass):
             "n_iter_": state.get("n_iter_", int),
             "history_": _history(state),
         }
-        path = reader.path(node.get("weights", str), f"{node.where}.weights")
-        shapes = _weight_shapes(path)
+        keys = node.get("weights", list)
+        if not all(isinstance(k, str) for k in keys):
+            raise SchemaError(f"{node.where}.weights must list array names.")
+        weights = [reader.array(k, f"{node.where}.weights[{i}]") for i, k in enumerate(keys)]
+        if sum(w.size for w in weights) > MAX_NETWORK_WEIGHTS:
+            raise SchemaError(f"{node.where}: more than {MAX_NETWORK_WEIGHTS:,} weights.")
+        if any(w.dtype.kind != "f" or not np.isfinite(w).all() for w in weights):
+            raise SchemaError(f"{node.where}.weights must be finite floating-point arrays.")
         try:
-            classifier.restore(restored, path, shapes)
+            classifier.restore(restored, weights)
         except ValueError as exc:
             raise SchemaError(f"{node.where}: {exc}") from None
         return classifier
@@ -200,22 +207,6 @@ def _history(state: Node) -> dict[str, list]:
                 for v in values):
             raise SchemaError(f"{history.where}.{key} must be a list of numbers.")
     return history.data
-
-
-def _weight_shapes(path) -> list[tuple[int, ...]]:
-    """Every array's shape in a Keras ``.weights.h5`` file, read without loading the data."""
-    import h5py
-
-    shapes: list[tuple[int, ...]] = []
-    try:
-        with h5py.File(path, "r") as fh:
-            fh.visititems(lambda _, obj: shapes.append(tuple(obj.shape))
-                          if isinstance(obj, h5py.Dataset) else None)
-    except OSError as exc:
-        raise ValueError(f"{path} is not a Keras weights file: {exc}") from None
-    if sum(int(np.prod(s)) for s in shapes) > MAX_NETWORK_WEIGHTS:
-        raise ValueError(f"{path} holds more than {MAX_NETWORK_WEIGHTS:,} weights; refused.")
-    return shapes
 
 
 from ._codecs_sklearn import VotingClassifierCodec  # noqa: E402

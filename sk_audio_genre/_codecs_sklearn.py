@@ -25,8 +25,10 @@ from ._codecs import (
     dump_estimator,
     dump_params,
     feature_count,
+    int_list,
     load_estimator,
     positive_int,
+    saved_labels,
 )
 
 
@@ -119,7 +121,8 @@ class StandardScalerCodec(Codec):
         n = positive_int(state, "n_features_in_")
         scaler.n_features_in_ = n
         seen = state.get("n_samples_seen_", (int, list))
-        scaler.n_samples_seen_ = seen if isinstance(seen, int) else np.asarray(seen, dtype=np.int64)
+        scaler.n_samples_seen_ = (seen if isinstance(seen, int)
+                                  else np.asarray(int_list(state, "n_samples_seen_"), np.int64))
         keys = node.child("arrays").data
         scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n) if "mean_" in keys else None
         scaler.var_ = array(node, reader, "var_", ndim=1, length=n) if "var_" in keys else None
@@ -143,7 +146,7 @@ class LogisticRegressionCodec(Codec):
     def dump(self, estimator: LogisticRegression, writer: Any, where: str) -> dict[str, Any]:
         return {
             "params": dump_params(estimator, where),
-            "state": {"classes_": estimator.classes_.tolist(),
+            "state": {"classes_": saved_labels(estimator.classes_, where),
                       "n_features_in_": int(estimator.n_features_in_),
                       "n_iter_": np.asarray(estimator.n_iter_).tolist()},
             "arrays": {key: writer.array(f"{where}.{key}", getattr(estimator, key))
@@ -164,7 +167,7 @@ class LogisticRegressionCodec(Codec):
         model.intercept_ = array(node, reader, "intercept_", ndim=1, length=rows)
         model.classes_ = classes
         model.n_features_in_ = n_features
-        model.n_iter_ = np.asarray(state.get("n_iter_", list), dtype=np.int32)
+        model.n_iter_ = np.asarray(int_list(state, "n_iter_"), dtype=np.int32)
         return model
 
     def sizes(self, estimator: LogisticRegression) -> tuple[int | None, int | None]:
@@ -183,7 +186,7 @@ class VotingClassifierCodec(Codec):
         return {
             "params": {"voting": "soft", "weights": weights,
                        "flatten_transform": bool(estimator.flatten_transform)},
-            "state": {"classes_": estimator.classes_.tolist()},
+            "state": {"classes_": saved_labels(estimator.classes_, where)},
             "members": [
                 {"name": name, "estimator": dump_estimator(member, writer, f"{where}.{name}")}
                 for name, member in estimator.named_estimators_.items()

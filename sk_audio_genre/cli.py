@@ -66,7 +66,7 @@ examples:
     "train": """\
 DATA_DIR holds one sub-folder per genre (its name is the label) with the audio
 files inside, as GTZAN does: DATA_DIR/jazz/jazz.00054.wav.  The model is saved
-as a folder (JSON + arrays + Keras weights; loads without unpickling) unless OUT
+as a folder (JSON + plain arrays; loads without unpickling) unless OUT
 ends in .joblib or .pkl (a pickle, which loads only with --trust-pickle).
 
 models: musicnn (default) = musicnn embedding + MFCC statistics + logistic

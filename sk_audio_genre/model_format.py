@@ -1,4 +1,4 @@
-"""A model format that loads without unpickling: JSON, plain arrays and Keras weights.
+"""A model format that loads without unpickling: JSON and plain arrays.
 
 :func:`save_pipeline` writes a fitted estimator built from the parts
 :mod:`sk_audio_genre._codecs` knows (this library's transformers and classifiers,
@@ -10,10 +10,8 @@ scikit-learn's ``Pipeline``, ``StandardScaler``, ``LogisticRegression`` and soft
     parameters and fitted state), the SHA-256 of every other file, optional metadata
     (what the model was trained on), and ``sha256``: the digest of all of that.
 ``arrays.npz``
-    The fitted arrays (coefficients, means, ...), uncompressed, read with
-    ``allow_pickle=False``.
-``<name>.weights.h5``
-    The Keras weights of each genre network (no optimizer state).
+    The fitted arrays (coefficients, means, the genre networks' weights without optimizer
+    state), uncompressed, read with ``allow_pickle=False``.
 
 :func:`load_pipeline` reads it back, checking everything before it builds anything:
 
@@ -24,7 +22,9 @@ scikit-learn's ``Pipeline``, ``StandardScaler``, ``LogisticRegression`` and soft
   recorded digest, so a changed, truncated, swapped or hand-edited file is refused;
 * with ``sha256=`` (see :func:`model_digest`), that the whole model is exactly the one
   expected, as ``pip --require-hashes`` pins a package;
-* files must be plain files inside the folder (symbolic links out of it are refused).
+* files must be plain files inside the folder (symbolic links out of it are refused);
+* a save that fails (an unsavable part, metadata that is not JSON) leaves the folder's
+  previous model as it was: the files are written aside and moved in at the end.
 
 Only classes of the registry can be named; nothing in the folder is code, and nothing in
 it chooses resources: ``n_jobs`` and ``verbose`` are never saved, so a loaded model runs
@@ -38,6 +38,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,12 +87,6 @@ class _Writer:
         self.arrays[key] = np.ascontiguousarray(value)
         return key
 
-    def new_file(self, stem: str, suffix: str) -> Path:
-        """A fresh file name in the folder; its digest is recorded by :meth:`close`."""
-        name = _unique(_safe(stem), {Path(f).name.removesuffix(suffix) for f in self.files})
-        self.files[name + suffix] = ""
-        return self.directory / (name + suffix)
-
     def close(self) -> dict[str, str]:
         if self.arrays:
             np.savez(self.directory / ARRAYS_NAME, **self.arrays)
@@ -101,7 +97,7 @@ class _Writer:
 def save_pipeline(
     pipeline: Any, directory: str | os.PathLike, *, metadata: Mapping[str, Any] | None = None
 ) -> Path:
-    """Save a fitted model as JSON, arrays and Keras weights, loadable without unpickling.
+    """Save a fitted model as JSON and plain arrays, loadable without unpickling.
 
     Parameters
     ----------
@@ -111,7 +107,8 @@ def save_pipeline(
         ``make_pipeline(MFCCSegmenter(), SegmentScaler(), CNNGenreClassifier())``.
     directory : str or path-like
         Folder to write into; created if missing.  Files of the same names are replaced
-        and other ``*.weights.h5`` files there are removed, so no stale file lingers.
+        (and ``*.weights.h5`` files of the older format removed), only once the new model
+        is completely written.
     metadata : mapping, default=None
         JSON-able facts to keep with the model, such as ``{"trained_on": [...]}``; they
         are covered by the model's digest.
@@ -148,26 +145,34 @@ def save_pipeline(
     True
     """
     directory = Path(directory)
+    metadata = dict(metadata or {})
+    _canonical({"metadata": metadata})  # refuses metadata that is not JSON, before any work
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in [*directory.glob("*.weights.h5"), directory / ARRAYS_NAME]:
-        stale.unlink(missing_ok=True)
-    writer = _Writer(directory)
-    tree = dump_estimator(pipeline, writer, "model")
-    from . import __version__
+    staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
+    try:
+        writer = _Writer(staging)
+        tree = dump_estimator(pipeline, writer, "model")
+        from . import __version__
 
-    document = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "sk_audio_genre_version": __version__,
-        "model": tree,
-        "files": writer.close(),
-        "metadata": dict(metadata or {}),
-    }
-    _canonical(document)  # refuses metadata that is not JSON
-    document["sha256"] = _content_digest(document)
-    with open(directory / JSON_NAME, "w", encoding="utf-8") as fh:
-        json.dump(document, fh, indent=1, sort_keys=True)
-        fh.write("\n")
+        document = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "sk_audio_genre_version": __version__,
+            "model": tree,
+            "files": writer.close(),
+            "metadata": metadata,
+        }
+        document["sha256"] = _content_digest(document)
+        with open(staging / JSON_NAME, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+        # Only now is the folder's previous model replaced, pipeline.json last.
+        for stale in [*directory.glob("*.weights.h5"), directory / ARRAYS_NAME]:
+            stale.unlink(missing_ok=True)
+        for name in [*document["files"], JSON_NAME]:
+            os.replace(staging / name, directory / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return directory
 
 
@@ -264,8 +269,11 @@ def model_digest(directory: str | os.PathLike) -> str:
     It covers the estimator tree, the metadata and every file's digest.
     """
     path = Path(directory)
-    document = _read_json(path if path.suffix == ".json" else path / JSON_NAME)
-    return str(document.get("sha256", ""))
+    json_path = path if path.suffix == ".json" else path / JSON_NAME
+    document = _read_json(json_path)
+    if not isinstance(document, dict) or not isinstance(document.get("sha256"), str):
+        raise ValueError(f"{json_path} is not a valid model file: it records no digest.")
+    return document["sha256"]
 
 
 def _build(document: Any, json_path: Path, expected: str | None) -> Any:
@@ -285,7 +293,10 @@ def _build(document: Any, json_path: Path, expected: str | None) -> Any:
             f"{json_path} is not the expected model: its digest is {recorded}, expected "
             f"{expected}."
         )
-    actual = _content_digest(document)
+    try:
+        actual = _content_digest(document)
+    except TypeError as exc:
+        raise SchemaError(str(exc)) from None
     if actual != recorded:
         raise ValueError(
             f"{json_path} was changed after it was saved (its content digest is {actual}, "
@@ -306,7 +317,7 @@ def _read_json(json_path: Path) -> Any:
         raise ValueError(f"{json_path} is {size:,} bytes, more than a model file can be.")
     try:
         with open(json_path, encoding="utf-8") as fh:
-            document = json.load(fh, parse_constant=_refuse_constant)
+            document = json.load(fh, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"{json_path} is not a valid model file: not JSON ({exc}).") from None
     except RecursionError:
@@ -318,6 +329,13 @@ def _read_json(json_path: Path) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a model file may hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def _depth(value: Any) -> int:
@@ -364,10 +382,6 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "part"
 
 
 def _unique(name: str, taken) -> str:
