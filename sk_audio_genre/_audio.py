@@ -190,6 +190,15 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
     return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype)
 
 
+def prepare_decoding() -> None:
+    """Import now what decoding and the spectrograms need (librosa loads its modules on
+    first use, numba among them: about 1.5 s), so that a model's first prediction does
+    not pay for it.  The audio transformers' ``fit`` calls it; a no-op after the first."""
+    for name in ("to_mono", "resample", "stft", "filters", "feature"):
+        getattr(librosa, name)
+    librosa.feature.melspectrogram  # noqa: B018 - the attribute access is the import
+
+
 def load_window(plan: FilePlan, sr: int) -> np.ndarray:
     """Decode the planned window as float32 mono at ``sr`` (like ``librosa.load``).
 

@@ -11,8 +11,9 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._audio import prepare_decoding
 from ._files import FileReport, extract_files, validate_paths
-from ._musicnn_network import LAYER_SIZES, MSD_TAGS
+from ._musicnn_network import LAYER_SIZES, MSD_TAGS, MusicnnNetwork
 from ._patches import MIN_PATCH_SECONDS, POOLINGS, PatchSpec, hop_frames_for
 
 __all__ = ["MSD_TAGS", "MusicnnEmbedder"]
@@ -139,7 +140,7 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> MusicnnEmbedder:
-        """Check the parameters and the form of ``X``; no file is read.
+        """Check the parameters and the form of ``X``, and load the network; no file is read.
 
         Parameters
         ----------
@@ -156,6 +157,8 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
         """
         validate_paths(X)
         spec = self._spec()
+        prepare_decoding()
+        MusicnnNetwork.shipped()  # the weights, read and checked once per process
         self.n_features_out_ = spec.shape([])[-1]
         return self
 

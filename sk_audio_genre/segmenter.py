@@ -11,7 +11,7 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._audio import SegmentSpec
+from ._audio import SegmentSpec, prepare_decoding
 from ._files import FileReport, extract_files, validate_paths
 
 #: Mel bands of ``librosa.feature.melspectrogram`` (the most MFCCs it can give).
@@ -182,6 +182,7 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         """
         validate_paths(X)
         spec = self._spec()
+        prepare_decoding()
         self.n_frames_ = spec.n_frames
         self.feature_shape_ = spec.feature_shape
         return self
