@@ -1,4 +1,4 @@
-"""Load and validate audio files, place segment boundaries, compute per-segment MFCCs.
+"""MFCCSegmenter's work on one file: place its segments, decode them, compute their MFCCs.
 
 The helpers here are private; :class:`~sk_audio_genre.segmenter.MFCCSegmenter` is the
 public face.  The work for one file is split in two passes so that a batch over many
@@ -19,17 +19,15 @@ rounding).
 from __future__ import annotations
 
 import functools
-import math
-import struct
 from dataclasses import dataclass
 
 import librosa
 import numpy as np
 import scipy.fft
 import scipy.sparse
-import soundfile as sf
 
-from ._header import AudioFileError, read_header, short_error
+from ._decode import FilePlan, decode, place_window, resampled_length
+from ._header import AudioFileError, read_header
 
 #: ``librosa.power_to_db`` settings used by ``librosa.feature.mfcc``.
 AMIN = 1e-10
@@ -88,32 +86,12 @@ class SegmentSpec:
         return extract_file(plan, self)
 
 
-@dataclass(frozen=True)
-class FilePlan:
-    """The window of one file to decode, in the file's own frames, and what it should give."""
-
-    path: str
-    samplerate: int
-    start: int
-    stop: int
-    n_complete: int
-    format: str = ""
-    subtype: str = ""
-
-
 def n_frames_for(n_samples: int, n_fft: int, hop_length: int) -> int:
     """Frames of a centered STFT (``librosa.stft(center=True)``) of ``n_samples`` samples.
 
     ``1 + n_samples // hop_length`` for an even ``n_fft``.
     """
     return 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
-
-
-def resampled_length(n_samples: int, orig_sr: int, target_sr: int) -> int:
-    """Length of ``librosa.resample`` output for ``n_samples`` input samples."""
-    if orig_sr == target_sr:
-        return n_samples
-    return int(math.ceil(n_samples * target_sr / orig_sr))
 
 
 def segment_lengths(n_samples: int, spec: SegmentSpec) -> list[int]:
@@ -141,23 +119,6 @@ def window_bounds(frames: int, samplerate: int, spec: SegmentSpec) -> tuple[int,
     return place_window(
         frames, samplerate, offset=spec.offset, length=spec.window_length, sr=spec.sr
     )
-
-
-def place_window(
-    frames: int, samplerate: int, *, offset: float | str, length: int | None, sr: int
-) -> tuple[int, int]:
-    """``(start, stop)`` in a file's own frames of a window of ``length`` samples at ``sr``.
-
-    ``offset`` in seconds starts the window there; ``"center"`` centres it in the file
-    (or starts at 0 when the file is shorter).  ``length=None`` runs to the file's end.
-    """
-    needed = frames if length is None else resampled_length(length, sr, samplerate)
-    if offset == "center":
-        start = max(0, (frames - needed) // 2)
-    else:
-        start = int(round(float(offset) * samplerate))
-    start = min(start, frames)
-    return start, min(frames, start + needed)
 
 
 def _describe_shortfall(plan_frames: int, info, spec: SegmentSpec) -> str:
@@ -188,111 +149,6 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
     if n_complete == 0:
         raise AudioFileError(path, _describe_shortfall(stop - start, info, spec))
     return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype)
-
-
-def prepare_decoding() -> None:
-    """Import now what decoding and the spectrograms need (librosa loads its modules on
-    first use, numba among them: about 1.5 s), so that a model's first prediction does
-    not pay for it.  The audio transformers' ``fit`` calls it; a no-op after the first."""
-    for name in ("to_mono", "resample", "stft", "filters", "feature"):
-        getattr(librosa, name)
-    librosa.feature.melspectrogram  # noqa: B018 - the attribute access is the import
-
-
-def load_window(plan: FilePlan, sr: int) -> np.ndarray:
-    """Decode the planned window as float32 mono at ``sr`` (like ``librosa.load``).
-
-    Stereo is averaged to mono with ``librosa.to_mono``; other rates are resampled with
-    ``librosa.resample`` (its default ``soxr_hq``).
-
-    Raises
-    ------
-    AudioFileError
-        If a decoded sample is NaN or infinite (a float file can hold them; one would
-        turn its whole segment or patch into NaN).
-    """
-    y = _read_au_pcm16(plan) if (plan.format, plan.subtype) == ("AU", "PCM_16") else None
-    if y is None:
-        y = _read_with_ffmpeg(plan) if plan.format == "FFMPEG" else _read_with_libsndfile(plan)
-    _check_finite(y, plan)
-    y = librosa.to_mono(y) if y.shape[0] > 1 else y[0]
-    if plan.samplerate != sr and y.size:
-        y = librosa.resample(y, orig_sr=plan.samplerate, target_sr=sr)
-    return np.ascontiguousarray(y, dtype=np.float32)
-
-
-def _check_finite(y: np.ndarray, plan: FilePlan) -> None:
-    """Refuse decoded ``(channels, frames)`` samples holding NaN or infinity."""
-    bad = ~np.isfinite(y).all(axis=0)
-    if bad.any():
-        n, first = int(bad.sum()), int(np.argmax(bad))
-        raise AudioFileError(
-            plan.path,
-            f"{n} sample{'s are' if n != 1 else ' is'} NaN or infinite (first at "
-            f"{(plan.start + first) / plan.samplerate:.3f} s)",
-        )
-
-
-def _read_with_ffmpeg(plan: FilePlan) -> np.ndarray:
-    """The planned window as float32 ``(channels, frames)``, decoded by FFmpeg (PyAV)."""
-    import av
-
-    with av.open(plan.path) as container:
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=plan.samplerate)
-        chunks, decoded = [], 0
-        for frame in container.decode(stream):
-            for converted in resampler.resample(frame):
-                chunk = converted.to_ndarray()
-                chunks.append(chunk)
-                decoded += chunk.shape[1]
-            if decoded >= plan.stop:
-                break
-    if not chunks:
-        return np.zeros((stream.channels or 1, 0), dtype=np.float32)
-    return np.concatenate(chunks, axis=1)[:, plan.start : plan.stop].astype(np.float32)
-
-
-def _read_with_libsndfile(plan: FilePlan) -> np.ndarray:
-    """The planned window as float32 ``(channels, frames)``, decoded by libsndfile."""
-    with sf.SoundFile(plan.path) as f:
-        if plan.start:
-            f.seek(plan.start)
-        frames = plan.stop - plan.start
-        if plan.subtype == "PCM_16":
-            # libsndfile's own float conversion is sample / 32768; numpy does the same
-            # (exactly: a power of two) several times faster.
-            return _pcm16_to_float32(f.read(frames=frames, dtype="int16", always_2d=True).T)
-        return f.read(frames=frames, dtype="float32", always_2d=True).T
-
-
-def _read_au_pcm16(plan: FilePlan) -> np.ndarray | None:
-    """The planned window of a 16-bit Sun/NeXT ``.au`` file (GTZAN's own format), read by numpy.
-
-    libsndfile byte-swaps big-endian samples in small chunks and takes several times
-    longer; the samples are the same.  ``None`` when the header is not the plain
-    big-endian layout or the file ends early, so that libsndfile decodes (and reports).
-    """
-    with open(plan.path, "rb") as f:
-        header = f.read(24)
-        if len(header) < 24 or header[:4] != b".snd":
-            return None
-        data_offset, _, encoding, _, channels = struct.unpack(">5I", header[4:24])
-        if encoding != 3 or channels == 0:  # 3: 16-bit linear PCM
-            return None
-        count = (plan.stop - plan.start) * channels
-        f.seek(data_offset + plan.start * channels * 2)
-        samples = np.fromfile(f, dtype=">i2", count=count)
-    if samples.size != count:
-        return None
-    return _pcm16_to_float32(samples.reshape(-1, channels).T)
-
-
-def _pcm16_to_float32(samples: np.ndarray) -> np.ndarray:
-    """16-bit samples as float32 in [-1, 1), exactly as libsndfile converts them."""
-    y = samples.astype(np.float32)
-    y *= np.float32(1 / 32768)
-    return y
 
 
 def split_segments(y: np.ndarray, spec: SegmentSpec) -> np.ndarray:
@@ -407,16 +263,6 @@ def segments_mfcc(
     S_db = power_to_db_per_row(S)
     M = scipy.fft.dct(S_db, type=2, norm="ortho", axis=-2)[..., :n_mfcc, :]
     return np.swapaxes(M, -1, -2)
-
-
-def decode(plan: FilePlan, sr: int) -> np.ndarray:
-    """:func:`load_window`, every failure an :class:`AudioFileError` naming the file."""
-    try:
-        return load_window(plan, sr)
-    except AudioFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types
-        raise AudioFileError(plan.path, f"decoding failed ({short_error(exc)})") from None
 
 
 def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int, int]:

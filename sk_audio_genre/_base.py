@@ -18,12 +18,15 @@ Two jobs live here:
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
-from ._tensorflow import predict_in_batches  # first: imports TensorFlow quietly
+from ._tensorflow import (  # first: imports TensorFlow quietly
+    HeldOutEarlyStopping,
+    predict_in_batches,
+    weighted_mean_loss,
+)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,6 +42,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from ._network_state import NetworkStateMixin
 from ._segments import (
     aggregate_segments,
     check_track_array,
@@ -49,38 +53,7 @@ from ._segments import (
     window_segments,
 )
 
-#: The most values (classes x network input) a saved model may make ``restore`` allocate.
-MAX_RESTORE_VALUES = 50_000_000
-
-
-def _weighted_mean_loss(loss):
-    """The default loss with weights that count like repeated samples.
-
-    Keras reduces a batch's losses with ``sum_over_batch_size``: ``sum(w * l) / n``, so a
-    track of weight 2 is not the same as the track given twice.  ``mean_with_sample_weight``
-    divides by ``sum(w)`` instead; without weights the two are the same.  A loss the user
-    chose is left as it is.
-    """
-    if loss in ("sparse_categorical_crossentropy", keras.losses.sparse_categorical_crossentropy):
-        return keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
-    return loss
-
-
-class _HeldOutEarlyStopping(keras.callbacks.EarlyStopping):
-    """Stop when the held-out tracks' loss stops improving; restore the best weights.
-
-    Without held-out tracks (``partial_fit``) there is nothing to monitor, and it does
-    nothing (Keras' own callback would warn at every epoch).
-    """
-
-    def __init__(self, *, patience: int) -> None:
-        super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
-
-    def get_monitor_value(self, logs):
-        return (logs or {}).get(self.monitor)
-
-
-class BaseGenreClassifier(KerasClassifier):
+class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
     """Base class of the segment-level genre classifiers; not for direct use.
 
     Subclasses define their architecture parameters in ``__init__`` (passing
@@ -203,7 +176,7 @@ class BaseGenreClassifier(KerasClassifier):
             **{
                 **compile_kwargs,
                 "optimizer": self._optimizer(compile_kwargs["optimizer"]),
-                "loss": _weighted_mean_loss(compile_kwargs["loss"]),
+                "loss": weighted_mean_loss(compile_kwargs["loss"]),
                 "metrics": compile_kwargs.get("metrics") or ["accuracy"],
             }
         )
@@ -348,7 +321,7 @@ class BaseGenreClassifier(KerasClassifier):
         if self.early_stopping:
             self._fit_callbacks = [
                 *self._fit_callbacks,
-                _HeldOutEarlyStopping(patience=self.n_iter_no_change),
+                HeldOutEarlyStopping(patience=self.n_iter_no_change),
             ]
 
     def _fit_keras_model(self, X, y, sample_weight, warm_start, epochs, initial_epoch, **kwargs):
@@ -367,63 +340,6 @@ class BaseGenreClassifier(KerasClassifier):
         self.n_segments_in_ = tracks.shape[1]
         self.segment_shape_ = tracks.shape[2:]
         self.n_iter_ = len(self.history_["loss"])
-
-    # ----------------------------------------------------------- persistence
-
-    def fitted_state(self) -> dict[str, Any]:
-        """What a saved model records besides the parameters and the weights (JSON-able)."""
-        from ._codecs import saved_labels
-
-        return {
-            "classes_": saved_labels(self.classes_, type(self).__name__),
-            "segment_shape_": [int(n) for n in self.segment_shape_],
-            "n_segments_in_": int(self.n_segments_in_),
-            "n_features_in_": int(self.n_features_in_),
-            "n_iter_": int(self.n_iter_),
-            "history_": {k: [float(v) if np.isfinite(v) else None for v in values]
-                         for k, values in self.history_.items()},
-        }
-
-    def network_weights(self) -> list[np.ndarray]:
-        """The network's weights in layer order (no optimizer state), as NumPy arrays."""
-        return [np.asarray(w) for w in self.model_.get_weights()]
-
-    def restore(self, state: dict[str, Any], weights: list[np.ndarray]) -> None:
-        """Become the fitted classifier that :meth:`fitted_state` and
-        :meth:`network_weights` described.
-
-        The weights' shapes must be, in order, those of the network the parameters describe
-        for this input and these classes; only then is the network built (scikeras'
-        ``initialize``, as in ``fit``, without training) and the weights set.
-
-        Raises
-        ------
-        ValueError
-            If the shapes disagree.
-        """
-        classes = np.asarray(state["classes_"])
-        segment_shape = tuple(state["segment_shape_"])
-        input_shape = self._network_input_shape(segment_shape)
-        expected = [tuple(s) for s in self._network_weight_shapes(input_shape, len(classes))]
-        found = [tuple(w.shape) for w in weights]
-        if found != expected:
-            raise ValueError(
-                f"the saved weights have shapes {found}, but a {type(self).__name__} with "
-                f"these parameters on {segment_shape} segments and {len(classes)} classes "
-                f"has {expected}."
-            )
-        if math.prod(input_shape) * len(classes) > MAX_RESTORE_VALUES:
-            raise ValueError(f"segments of {segment_shape} are too large to restore.")
-        dummy = np.zeros((len(classes), *input_shape), dtype=np.float32)
-        super().initialize(dummy, classes)  # builds and compiles, as fit does; no training
-        self.model_.set_weights(weights)
-        self.classes_ = classes
-        self.segment_shape_ = segment_shape
-        self.n_segments_in_ = int(state["n_segments_in_"])
-        self.n_features_in_ = int(state["n_features_in_"])
-        self.n_iter_ = int(state["n_iter_"])
-        self.history_ = {k: [np.nan if v is None else v for v in values]
-                         for k, values in state["history_"].items()}
 
     # --------------------------------------------------------------- predict
 

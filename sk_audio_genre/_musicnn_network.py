@@ -44,13 +44,12 @@ Examples
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 from collections.abc import Iterable, Mapping
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
+
+from ._musicnn_weights import TEMPORAL_KERNELS, load_weights
 
 #: Frames (time) and mel bands (frequency) of one input patch.
 PATCH_FRAMES = 187
@@ -75,10 +74,6 @@ MSD_TAGS = (
 #: What :meth:`MusicnnNetwork.forward` can return, with the size of one patch's output.
 LAYER_SIZES = {"taggram": 50, "penultimate": 200, "mean_pool": 753, "max_pool": 753}
 
-#: The shipped arrays and their SHA-256 (a changed or damaged file is refused).
-WEIGHTS_FILE = "MSD_musicnn.npz"
-WEIGHTS_SHA256 = "8d8db55c851046b89c090488f0344991e3093e5c80d12ad67a9f20003f9f2560"
-
 #: A filter whose output no input can move by this much is computed as a constant
 #: (:class:`_Conv`).  In MSD_musicnn, training's weight decay left 181 of 204, 190 of 204,
 #: 48, 44 and 34 of 51 front-end filters and 44 of 64 first mid-end filters with weights
@@ -91,9 +86,6 @@ DEAD_FILTER_EFFECT = 1e-6
 FRONT_END_INPUT_BOUND = 100.0
 MID_END_INPUT_BOUND = 1e6
 
-#: Temporal kernels (frames) in the checkpoint's order, and TensorFlow's "same" padding.
-_TEMPORAL_KERNELS = (128, 64, 32)
-
 
 _BUFFERS = threading.local()
 
@@ -105,68 +97,6 @@ def _buffer(name: str, shape: tuple[int, ...]) -> np.ndarray:
     if array is None or array.shape != shape:
         array = buffers[name] = np.empty(shape, dtype=np.float32)
     return array
-
-
-def weights_dir() -> Path:
-    """The folder of the shipped musicnn arrays, licence and conversion record."""
-    return Path(str(resources.files("sk_audio_genre").joinpath("data", "musicnn")))
-
-
-def load_weights(path: str | Path | None = None, *, sha256: str | None = WEIGHTS_SHA256):
-    """The checkpoint's variables as a dict of float32 arrays, checked before use.
-
-    Parameters
-    ----------
-    path : path-like, default=None
-        An ``.npz`` written by ``tools/convert_musicnn.py``; None is the shipped file.
-    sha256 : str or None, default=the shipped file's digest
-        Expected SHA-256 of the file; None skips the check.
-
-    Raises
-    ------
-    ValueError
-        If the digest differs, or an array is missing or has an unexpected shape.
-    """
-    path = Path(path) if path is not None else weights_dir() / WEIGHTS_FILE
-    data = path.read_bytes()
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise ValueError(
-            f"{path} is not the musicnn weights file this package ships (SHA-256 "
-            f"{hashlib.sha256(data).hexdigest()}, expected {sha256}); reinstall "
-            "sk-audio-genre or regenerate it with tools/convert_musicnn.py."
-        )
-    import io
-
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        weights = {name: arrays[name].astype(np.float32) for name in arrays.files}
-    _check_shapes(weights, path)
-    return weights
-
-
-def _expected_shapes() -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    convs = [(7, 38, 1, 204), (7, 67, 1, 204), *[(k, 1, 1, 51) for k in _TEMPORAL_KERNELS],
-             (7, 561, 1, 64), (7, 64, 1, 64), (7, 64, 1, 64)]  # fmt: skip
-    for i, shape in enumerate(convs):
-        name = "conv2d" if i == 0 else f"conv2d_{i}"
-        shapes[f"{name}/kernel"], shapes[f"{name}/bias"] = shape, (shape[-1],)
-    for i, size in enumerate([1, 204, 204, 51, 51, 51, 64, 64, 64, 1506, 200]):
-        name = "batch_normalization" if i == 0 else f"batch_normalization_{i}"
-        for field in ("gamma", "beta", "moving_mean", "moving_variance"):
-            shapes[f"{name}/{field}"] = (size,)
-    shapes.update({"dense/kernel": (1506, 200), "dense/bias": (200,),
-                   "dense_1/kernel": (200, 50), "dense_1/bias": (50,)})  # fmt: skip
-    return shapes
-
-
-def _check_shapes(weights: Mapping[str, np.ndarray], path: Path) -> None:
-    expected = _expected_shapes()
-    missing = sorted(set(expected) - set(weights))
-    wrong = sorted(k for k in expected if k in weights and weights[k].shape != expected[k])
-    if missing or wrong:
-        raise ValueError(
-            f"{path} does not hold musicnn's MSD model: missing {missing}, wrong shape {wrong}."
-        )
 
 
 def _batch_norm(weights: Mapping[str, np.ndarray], index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -286,7 +216,7 @@ class MusicnnNetwork:
         self.temporal = [
             _Conv(w[f"conv2d_{i + 2}/kernel"], w[f"conv2d_{i + 2}/bias"], _batch_norm(w, i + 3),
                   **front)
-            for i in range(len(_TEMPORAL_KERNELS))
+            for i in range(len(TEMPORAL_KERNELS))
         ]  # fmt: skip
         constant = np.concatenate([c.outputs_constant() for c in (*self.timbral, *self.temporal)])
         self.midend = []
@@ -395,7 +325,7 @@ class MusicnnNetwork:
     def _temporal(self, patch: np.ndarray) -> list[np.ndarray]:
         """The three temporal blocks (128, 64, 32 frames) of one patch, ``(time, 51)`` each."""
         time, n_mels = patch.shape
-        longest = _TEMPORAL_KERNELS[0]
+        longest = TEMPORAL_KERNELS[0]
         before = (longest - 1) // 2  # TensorFlow's "same": the extra frame goes after
         bands = np.zeros((n_mels, time + longest - 1), dtype=np.float32)  # (mel, padded time)
         bands[:, before : before + time] = patch.T
@@ -404,7 +334,7 @@ class MusicnnNetwork:
         np.copyto(columns, windows)
         columns = columns.reshape(n_mels * time, longest)
         outputs = []
-        for block, kernel in zip(self.temporal, _TEMPORAL_KERNELS, strict=True):
+        for block, kernel in zip(self.temporal, TEMPORAL_KERNELS, strict=True):
             start = before - (kernel - 1) // 2  # the kernel's window inside the longest
             products = _buffer(f"temporal_out{kernel}", (n_mels * time, block.matrix.shape[1]))
             np.matmul(columns[:, start : start + kernel], block.matrix, out=products)

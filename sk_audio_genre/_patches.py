@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from ._audio import FilePlan, decode, place_window, resampled_length
+from ._decode import FilePlan, decode, place_window, resampled_length
 from ._header import AudioFileError, read_header
 from ._musicnn_network import LAYER_SIZES, N_MELS, PATCH_FRAMES, MusicnnNetwork
 

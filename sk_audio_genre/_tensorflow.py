@@ -17,6 +17,9 @@ workarounds the library needs around TensorFlow, in one place:
 * **Threads.**  In a joblib or Dask worker, TensorFlow's pools take the worker's share of
   the cores (:mod:`sk_audio_genre._threads`).
 * **A prediction step traced once per model** (:func:`predict_in_batches`).
+* **Training details**: sample weights that count like repeated samples
+  (:func:`weighted_mean_loss`) and early stopping on held-out tracks
+  (:class:`HeldOutEarlyStopping`).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 with _quiet_stderr():
-    import keras  # noqa: F401  (Keras imports TensorFlow: both under the quiet import)
+    import keras  # Keras imports TensorFlow: both under the quiet import
     import tensorflow as tf
     from tensorflow.python.framework import config as _tf_config
 
@@ -92,3 +95,30 @@ def predict_in_batches(model, inputs):
         step(inputs[start : start + PREDICT_BATCH_SIZE]).numpy()
         for start in range(0, len(inputs), PREDICT_BATCH_SIZE)
     ])  # fmt: skip
+
+
+def weighted_mean_loss(loss):
+    """The default loss with weights that count like repeated samples.
+
+    Keras reduces a batch's losses with ``sum_over_batch_size``: ``sum(w * l) / n``, so a
+    track of weight 2 is not the same as the track given twice.  ``mean_with_sample_weight``
+    divides by ``sum(w)`` instead; without weights the two are the same.  A loss the user
+    chose is left as it is.
+    """
+    if loss in ("sparse_categorical_crossentropy", keras.losses.sparse_categorical_crossentropy):
+        return keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+    return loss
+
+
+class HeldOutEarlyStopping(keras.callbacks.EarlyStopping):
+    """Stop when the held-out tracks' loss stops improving; restore the best weights.
+
+    Without held-out tracks (``partial_fit``) there is nothing to monitor, and it does
+    nothing (Keras' own callback would warn at every epoch).
+    """
+
+    def __init__(self, *, patience: int) -> None:
+        super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+
+    def get_monitor_value(self, logs):
+        return (logs or {}).get(self.monitor)

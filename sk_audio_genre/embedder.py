@@ -11,7 +11,7 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._audio import prepare_decoding
+from ._decode import prepare_decoding
 from ._files import FileReport, extract_files, validate_paths
 from ._musicnn_network import LAYER_SIZES, MSD_TAGS, MusicnnNetwork
 from ._patches import MIN_PATCH_SECONDS, POOLINGS, PatchSpec, hop_frames_for

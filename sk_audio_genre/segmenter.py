@@ -11,7 +11,8 @@ from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._audio import SegmentSpec, prepare_decoding
+from ._audio import SegmentSpec
+from ._decode import prepare_decoding
 from ._files import FileReport, extract_files, validate_paths
 
 #: Mel bands of ``librosa.feature.melspectrogram`` (the most MFCCs it can give).

@@ -11,21 +11,23 @@ import soundfile as sf
 
 from conftest import SR, tone
 from sk_audio_genre._audio import (
-    AudioFileError,
-    _read_au_pcm16,
-    _read_with_libsndfile,
     SegmentSpec,
     count_complete_segments,
     extract_file,
-    load_window,
     n_frames_for,
     power_to_db_per_row,
     probe_file,
-    resampled_length,
     segments_mfcc,
     split_segments,
     window_bounds,
 )
+from sk_audio_genre._decode import (
+    _read_au_pcm16,
+    _read_with_libsndfile,
+    load_window,
+    resampled_length,
+)
+from sk_audio_genre._header import AudioFileError
 
 ATOL = 1e-4
 MFCC_KW = dict(sr=SR, n_mfcc=13, n_fft=2048, hop_length=1024)

@@ -22,14 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sk_audio_genre._musicnn_network import (
-    LAYER_SIZES,
-    MSD_TAGS,
-    WEIGHTS_FILE,
-    MusicnnNetwork,
-    load_weights,
-    weights_dir,
-)
+from sk_audio_genre._musicnn_network import LAYER_SIZES, MSD_TAGS, MusicnnNetwork
+from sk_audio_genre._musicnn_weights import WEIGHTS_FILE, load_weights, weights_dir
 from sk_audio_genre._patches import PatchSpec, cut_patches, log_mel, n_patches_for
 
 REPO = Path(__file__).resolve().parents[1]
