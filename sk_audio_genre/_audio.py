@@ -13,7 +13,9 @@ files can report every bad file before any feature is computed:
 :func:`segments_mfcc` computes the MFCCs of all segments of a file together but applies
 the decibel conversion and its ``top_db`` floor per segment, so each segment's MFCC equals
 ``librosa.feature.mfcc(y=segment, ...)`` computed on that segment alone (up to float32
-rounding).
+rounding).  The decibel conversion and the DCT are librosa's own
+(``librosa.power_to_db``, ``librosa.feature.mfcc(S=...)``); the STFT and mel projection are
+hand-written because ``benchmarks/extract_speed.py`` measured them faster.
 """
 
 from __future__ import annotations
@@ -173,12 +175,10 @@ def power_to_db_per_row(S: np.ndarray, *, amin: float = AMIN, top_db: float = TO
     """``librosa.power_to_db(S[i], ref=1.0, amin=amin, top_db=top_db)`` for every row ``i``.
 
     ``S`` has shape ``(n_rows, n_mels, n_frames)``; each row's ``top_db`` floor comes
-    from that row's own maximum, not from the whole batch's.
+    from that row's own maximum, not from the whole batch's (one call on the batch
+    would floor every row at the loudest row's level).
     """
-    log_spec = 10.0 * np.log10(np.maximum(amin, S))
-    log_spec -= 10.0 * np.log10(np.maximum(amin, 1.0))
-    floor = log_spec.max(axis=(-2, -1), keepdims=True) - top_db
-    return np.maximum(log_spec, floor)
+    return np.stack([librosa.power_to_db(row, ref=1.0, amin=amin, top_db=top_db) for row in S])
 
 
 #: STFT frames processed together: with n_fft=2048 a block's buffers take about 0.5 MB,
@@ -260,8 +260,7 @@ def segments_mfcc(
         hop_length=hop_length).T`` for every row ``i``.
     """
     S = segments_melspectrogram(segments, sr=sr, n_fft=n_fft, hop_length=hop_length)
-    S_db = power_to_db_per_row(S)
-    M = scipy.fft.dct(S_db, type=2, norm="ortho", axis=-2)[..., :n_mfcc, :]
+    M = librosa.feature.mfcc(S=power_to_db_per_row(S), n_mfcc=n_mfcc)  # the DCT, batched
     return np.swapaxes(M, -1, -2)
 
 
