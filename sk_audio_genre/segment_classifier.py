@@ -170,6 +170,22 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         proba, mean_proba = aggregate_segments(self.predict_segment_proba(X), self.aggregate)
         return predict_from_proba(self.classes_, proba, mean_proba)
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Track accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_tracks, n_segments, n_frames, n_coefficients)
+        y : array-like of shape (n_tracks,)
+        sample_weight : array-like of shape (n_tracks,), default=None
+
+        Returns
+        -------
+        score : float
+            Fraction of tracks whose genre is predicted correctly.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True

@@ -40,10 +40,13 @@ def test_docs_build_without_warnings(tmp_path):
     )
     assert result.returncode == 0, f"Sphinx failed:\n{result.stdout}\n{result.stderr}"
     html = tmp_path / "html"
-    for page in ["index", "install", "quickstart", "networks", "benchmarks", "api"]:
+    for page in ["index", "install", "quickstart", "pretrained", "networks", "benchmarks",
+                 "model_card", "refusals", "api"]:
         assert (html / f"{page}.html").is_file(), page
-    for name in ["MFCCSegmenter", "SegmentScaler", "MLPGenreClassifier", "CNNGenreClassifier",
-                 "LSTMGenreClassifier"]:
+    heads = (html / "benchmarks.html").read_text(encoding="utf-8")
+    assert "musicnn mean + MFCC statistics + LR" in heads  # the results were rendered
+    for name in ["MFCCSegmenter", "MusicnnEmbedder", "SegmentScaler", "SegmentClassifier",
+                 "MLPGenreClassifier", "CNNGenreClassifier", "LSTMGenreClassifier"]:
         text = (html / "generated" / f"sk_audio_genre.{name}.html").read_text(encoding="utf-8")
         assert "fit" in text and "Parameters" in text
     for name in ["networks.build_mlp", "networks.build_cnn", "networks.build_lstm",
