@@ -508,9 +508,14 @@ PAGES = {
 
 
 def _musicnn_pages() -> dict:
-    from _bench_musicnn import PAGES as MUSICNN_PAGES  # its renderers use the helpers above
+    """The pretrained-embedding renderers of ``_bench_musicnn.py``, given these helpers."""
+    import importlib.util
+    from types import SimpleNamespace
 
-    return MUSICNN_PAGES
+    spec = importlib.util.spec_from_file_location("_bench_musicnn", HERE / "_bench_musicnn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pages(SimpleNamespace(**globals()))
 
 
 def read_report(path: Path) -> dict:

@@ -2,11 +2,13 @@
 
 ``heads.json`` (``benchmarks/heads.py``), ``embed_speed.json``, ``predict_latency.json`` and
 ``calibration.json`` become the tables of :doc:`benchmarks` and :doc:`model_card`.
+``_bench.py`` loads this file and calls :func:`pages` with its own helpers.
 """
 
 from __future__ import annotations
 
-from _bench import busy_note, esc, figure, list_table, load, machine_line, num, versions_line
+# Set by pages(): _bench.py's helpers (esc, num, list_table, figure, ...).
+busy_note = esc = figure = list_table = load = machine_line = num = versions_line = None
 
 
 def _header(report: dict) -> list[str]:
@@ -108,6 +110,14 @@ def render_calibration(report: dict) -> list[str]:
                     "probability given to it (ten bins of equal counts).  Right: the top "
                     "probabilities of right and wrong answers.")
     return lines
+
+
+def pages(helpers) -> dict:
+    """The renderers by result name, using ``helpers`` (``_bench.py``'s namespace)."""
+    names = ("busy_note", "esc", "figure", "list_table", "load", "machine_line", "num",
+             "versions_line")
+    globals().update({name: getattr(helpers, name) for name in names})
+    return PAGES
 
 
 PAGES = {

@@ -171,6 +171,12 @@ def test_vote_ties_go_to_higher_mean_probability(fitted):
     np.testing.assert_allclose(proba, [[0.5, 0.5, 0.0]])
     np.testing.assert_allclose(mean, [[0.35, 0.65, 0.0]])
     assert predict_from_proba(fitted.classes_, proba, mean)[0] == fitted.classes_[1]
+    # ... and the classifier's own predict breaks ties that way, both orders of the classes
+    voter = clone(fitted).set_params(aggregate="vote")
+    voter.__dict__.update({k: v for k, v in fitted.__dict__.items() if k.endswith("_")})
+    flipped = segment_proba[:, :, [1, 0, 2]]
+    voter.predict_segment_proba = lambda X: np.concatenate([segment_proba, flipped])
+    np.testing.assert_array_equal(voter.predict(None), fitted.classes_[[1, 0]])
 
 
 def test_three_d_input_is_one_segment_per_sample(tracks):

@@ -281,7 +281,11 @@ def test_lossy_formats_are_read(write_audio, name):
 @pytest.mark.parametrize("file_sr", [44100, 8000])
 def test_other_sample_rates_are_resampled(write_audio, file_sr):
     path = write_audio(f"a{file_sr}.wav", noise(3.0, seed=16, sr=file_sr), sr=file_sr)
-    X = transform_one(path)
+    if file_sr < SR * 0.75:
+        with pytest.warns(UserWarning, match=f"recorded at {file_sr} Hz, far below the {SR} Hz"):
+            X = transform_one(path)
+    else:
+        X = transform_one(path)
     y, _ = librosa.load(path, sr=SR)  # librosa.load resamples with the same soxr_hq
     assert X.shape == SMALL_SHAPE
     for i in range(3):
