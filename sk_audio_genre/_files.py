@@ -83,13 +83,15 @@ def extract_files(
     verbose: int,
     on_error: str,
     units: str,
+    stacklevel: int = 2,
 ) -> tuple[np.ndarray, list[FileReport]]:
     """Features of every file, NaN rows for failed ones, and one report per file.
 
     ``on_error="raise"`` raises one ``ValueError`` listing every bad file: after the header
     checks when any header is bad (nothing has been computed yet), else after decoding.
     ``on_error="nan"`` warns once per stage instead.  Files with fewer ``units``
-    (segments, patches) than asked for get one ``UserWarning`` listing them.
+    (segments, patches) than asked for get one ``UserWarning`` listing them.  Warnings
+    name the line ``stacklevel`` frames up (2: the caller of this function).
     """
     plans: list[Any] = []
     reports: list[FileReport | None] = []
@@ -100,7 +102,7 @@ def extract_files(
         except AudioFileError as exc:
             plans.append(None)
             reports.append(FileReport(path, "failed", exc.reason))
-    _handle_failures(reports, on_error, stage="checking the files")
+    _handle_failures(reports, on_error, stage="checking the files", stacklevel=stacklevel + 1)
 
     good = [i for i, plan in enumerate(plans) if plan is not None]
     shape = extractor.shape([plans[i] for i in good])
@@ -120,20 +122,21 @@ def extract_files(
         why = "" if status == "ok" else f"{n_filled} of {expected} {units} filled"
         notes = _notes(plans[i].samplerate, extractor.sr, n_silent, n_filled, units)
         reports[i] = FileReport(paths[i], status, why, n_filled, expected, notes)
-    _handle_failures(decode_failed, on_error, stage="decoding the files")
+    _handle_failures(decode_failed, on_error, stage="decoding the files",
+                     stacklevel=stacklevel + 1)
     partial = [r for r in reports if r is not None and r.status == "partial"]
     if partial:
         warnings.warn(
             f"{len(partial)} file(s) are shorter than the requested window; their unfilled "
             f"{units} are NaN:\n" + format_listing([f"{r.path}: {r.reason}" for r in partial]),
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     noted = [r for r in reports if r is not None and r.notes]
     if noted:
         warnings.warn(f"features of {len(noted)} file(s) are less trustworthy:\n"
                       + format_listing([f"{r.path}: {n}" for r in noted for n in r.notes]),
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=stacklevel)
     return out, [r for r in reports if r is not None]
 
 
@@ -160,7 +163,9 @@ def extract_or_reason(extractor: Any, plan: Any) -> tuple[np.ndarray | None, int
     return features, n_filled, n_silent, ""
 
 
-def _handle_failures(reports: Sequence[FileReport | None], on_error: str, *, stage: str) -> None:
+def _handle_failures(
+    reports: Sequence[FileReport | None], on_error: str, *, stage: str, stacklevel: int
+) -> None:
     """Raise one ValueError listing every failed file, or warn under ``on_error="nan"``."""
     failed = [r for r in reports if r is not None and r.status == "failed"]
     if not failed:
@@ -175,7 +180,7 @@ def _handle_failures(reports: Sequence[FileReport | None], on_error: str, *, sta
         f"{len(failed)} input file(s) gave no features ({stage}); their rows are NaN:\n"
         f"{listing}",
         UserWarning,
-        stacklevel=4,
+        stacklevel=stacklevel + 1,
     )
 
 

@@ -184,7 +184,7 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
         ValueError
             Listing every file that gives no embedding, when ``on_error="raise"``.
         """
-        return self.transform_with_report(X)[0]
+        return self._extract(X)[0]
 
     def transform_with_report(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
         """:meth:`transform`, and what became of each file, as data.
@@ -203,12 +203,17 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
             than ``duration`` holds) or ``"failed"`` (only with ``on_error="nan"``), the
             ``reason``, and ``n_filled`` of ``n_expected`` patches.
         """
+        return self._extract(X)
+
+    def _extract(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
+        """The work of :meth:`transform` and :meth:`transform_with_report`; their warnings
+        name the line that called them (three frames up from here)."""
         check_is_fitted(self)
         self._validate_params()
         paths = validate_paths(X)
         return extract_files(
             paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
-            on_error=self.on_error, units="patches",
+            on_error=self.on_error, units="patches", stacklevel=4,
         )  # fmt: skip
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
