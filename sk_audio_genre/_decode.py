@@ -82,7 +82,8 @@ def load_window(plan: FilePlan, sr: int) -> np.ndarray:
     y = _read_au_pcm16(plan) if (plan.format, plan.subtype) == ("AU", "PCM_16") else None
     if y is None:
         y = _read_with_ffmpeg(plan) if plan.format == "FFMPEG" else _read_with_libsndfile(plan)
-    _check_finite(y, plan)
+    if not plan.subtype.startswith(("PCM", "ULAW", "ALAW")):  # integer samples are finite
+        _check_finite(y, plan)
     y = librosa.to_mono(y) if y.shape[0] > 1 else y[0]
     if plan.samplerate != sr and y.size:
         y = librosa.resample(y, orig_sr=plan.samplerate, target_sr=sr)

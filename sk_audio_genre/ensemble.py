@@ -6,7 +6,7 @@ their seed removes much of that variance.  The ensemble is scikit-learn's own
 :class:`~sklearn.ensemble.VotingClassifier` with ``voting="soft"``: it takes the same
 ``(n_tracks, n_segments, n_frames, n_mfcc)`` input as its members, so it is the last step of
 a Pipeline like any single classifier, and
-:func:`~sk_audio_genre.pretrained.save_pipeline` saves it without pickling.
+:func:`~sk_audio_genre.model_format.save_pipeline` saves it without pickling.
 """
 
 from __future__ import annotations
@@ -86,8 +86,9 @@ def seed_ensemble(
     Optionally the members also look at the music at different time scales: member ``i``
     gets ``segment_window=segment_windows[i % len(segment_windows)]`` (see the
     classifiers' ``segment_window``).  On GTZAN, three CNNs on 6 s segments, their 3 s
-    halves and overlapping 6 s windows beat both a single CNN and a logistic-regression
-    baseline (``docs/model_card.rst``).
+    halves and overlapping 6 s windows were as good as or better than a logistic
+    regression on MFCC statistics on every fold of a 10-fold cross-validation (0.676
+    against 0.637; an earlier shipped model), where a single CNN lost on three.
 
     Parameters
     ----------
