@@ -17,7 +17,6 @@ Two jobs live here:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -43,8 +42,10 @@ from sklearn.utils.validation import (
 )
 
 from ._network_state import NetworkStateMixin
+from ._signatures import changed_params_repr, share_init_signature
 from ._segments import (
     aggregate_segments,
+    check_segment_shape,
     check_track_array,
     expand_segments,
     predict_from_proba,
@@ -109,16 +110,7 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Show the shared parameters in each subclass's ``__init__`` signature."""
         super().__init_subclass__(**kwargs)
-        if "__init__" not in vars(cls):
-            return
-        own = inspect.signature(cls.__init__).parameters.values()
-        shared = inspect.signature(BaseGenreClassifier.__init__).parameters.values()
-        keyword_only = [p for p in own if p.kind is p.KEYWORD_ONLY]
-        names = {p.name for p in keyword_only}
-        keyword_only += [p for p in shared if p.kind is p.KEYWORD_ONLY and p.name not in names]
-        self_param, *_ = own
-        var_keyword = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
-        cls.__init__.__signature__ = inspect.Signature([self_param, *keyword_only, var_keyword])
+        share_init_signature(cls, BaseGenreClassifier)
 
     # ------------------------------------------------------------------ tags
 
@@ -135,14 +127,7 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
         return self.initialized_
 
     def __repr__(self) -> str:
-        defaults = type(self)().get_params(deep=False)
-        changed = {
-            name: value
-            for name, value in sorted(self.get_params(deep=False).items())
-            if name not in defaults or repr(value) != repr(defaults[name])
-        }
-        arguments = ", ".join(f"{name}={value!r}" for name, value in changed.items())
-        return f"{type(self).__name__}({arguments})"
+        return changed_params_repr(self)
 
     # --------------------------------------------------------------- network
 
@@ -347,26 +332,8 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
         """Validate ``X`` against the fitted segment shape."""
         check_is_fitted(self)
         tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
-        if tracks.shape[2:] != self.segment_shape_:
-            frames, coefficients = self.segment_shape_
-            if len(input_shape) == 2 and coefficients > 1:
-                raise ValueError(
-                    f"X is 2-D with {tracks.shape[2]} features, but {type(self).__name__} was "
-                    f"fitted on tracks of segments of {frames} frames x {coefficients} "
-                    f"coefficients: pass X of shape (n_tracks, n_segments, {frames}, "
-                    f"{coefficients}) as MFCCSegmenter returns it, or (n_samples, {frames}, "
-                    f"{coefficients}) for one segment per sample."
-                )
-            if len(input_shape) == 2:
-                raise ValueError(
-                    f"X has {tracks.shape[2]} features, but {type(self).__name__} "
-                    f"is expecting {self.n_features_in_} features as input."
-                )
-            raise ValueError(
-                f"X has segments of {tracks.shape[2]} frames x {tracks.shape[3]} "
-                f"coefficients, but {type(self).__name__} was fitted on segments of "
-                f"{self.segment_shape_[0]} x {self.segment_shape_[1]}."
-            )
+        check_segment_shape(tracks, input_shape, self.segment_shape_,
+                            n_features_in=self.n_features_in_, estimator_name=type(self).__name__)
         return tracks, input_shape
 
     def predict_segment_proba(self, X) -> np.ndarray:

@@ -85,6 +85,45 @@ def check_track_array(X: ArrayLike, *, estimator_name: str) -> tuple[np.ndarray,
     return X, input_shape
 
 
+def check_segment_shape(
+    tracks: np.ndarray, input_shape: tuple[int, ...], segment_shape: tuple[int, ...],
+    *, n_features_in: int, estimator_name: str,
+) -> None:  # fmt: skip
+    """Refuse tracks whose segments are not the fitted ``segment_shape``, saying what to pass.
+
+    Raises
+    ------
+    ValueError
+        In scikit-learn's words for 2-D input to a 2-D-fitted estimator ("X has 3
+        features, but ... is expecting 4 features as input"), else naming the shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((2, 5, 20, 13))
+    >>> check_segment_shape(X, X.shape, (20, 13), n_features_in=5, estimator_name="CNN")
+    """
+    if tracks.shape[2:] == tuple(segment_shape):
+        return
+    frames, coefficients = segment_shape
+    if len(input_shape) == 2 and coefficients > 1:
+        raise ValueError(
+            f"X is 2-D with {tracks.shape[2]} features, but {estimator_name} was fitted on "
+            f"tracks of segments of {frames} frames x {coefficients} coefficients: pass X of "
+            f"shape (n_tracks, n_segments, {frames}, {coefficients}) as MFCCSegmenter returns "
+            f"it, or (n_samples, {frames}, {coefficients}) for one segment per sample."
+        )
+    if len(input_shape) == 2:
+        raise ValueError(
+            f"X has {tracks.shape[2]} features, but {estimator_name} is expecting "
+            f"{n_features_in} features as input."
+        )
+    raise ValueError(
+        f"X has segments of {tracks.shape[2]} frames x {tracks.shape[3]} coefficients, but "
+        f"{estimator_name} was fitted on segments of {frames} x {coefficients}."
+    )
+
+
 def present_segments(tracks: np.ndarray) -> np.ndarray:
     """Boolean mask ``(n_tracks, n_segments)``: True where a segment is not missing."""
     return ~np.isnan(tracks[:, :, 0, 0])

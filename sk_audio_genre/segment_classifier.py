@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 
 from ._segments import (
     aggregate_segments,
+    check_segment_shape,
     check_track_array,
     expand_segments,
     predict_from_proba,
@@ -135,13 +136,9 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             NaN for missing segments.
         """
         check_is_fitted(self)
-        tracks, _ = check_track_array(X, estimator_name=type(self).__name__)
-        if tracks.shape[2:] != tuple(self.segment_shape_):
-            raise ValueError(
-                f"X has segments of {tracks.shape[2]} x {tracks.shape[3]} (frames x values), "
-                f"but {type(self).__name__} was fitted on segments of "
-                f"{self.segment_shape_[0]} x {self.segment_shape_[1]}."
-            )
+        tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
+        check_segment_shape(tracks, input_shape, self.segment_shape_,
+                            n_features_in=self.n_features_in_, estimator_name=type(self).__name__)
         present = present_segments(tracks)
         proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan)
         if present.any():

@@ -94,5 +94,5 @@ def test_the_estimator_parameter_takes_effect_and_is_tunable(tracks):
 def test_segment_shape_is_enforced(tracks):
     X, y = tracks
     clf = SegmentClassifier().fit(X, y)
-    with pytest.raises(ValueError, match=r"segments of 1 x 5 \(frames x values\).*1 x 6"):
+    with pytest.raises(ValueError, match=r"segments of 1 frames x 5 coefficients.*1 x 6"):
         clf.predict(X[:, :, :, :5])
