@@ -32,6 +32,27 @@ from ._codecs import (
 )
 
 
+def _dump_named(parts: list[tuple[str, Any]], writer: Any, where: str) -> list[dict]:
+    """``[{"name", "estimator"}, ...]`` for a Pipeline's steps or a FeatureUnion's parts."""
+    return [{"name": name, "estimator": dump_estimator(part, writer, f"{where}.{name}")}
+            for name, part in parts]
+
+
+def _load_named(node: Node, key: str, reader: Any) -> list[tuple[str, Any]]:
+    """The ``(name, estimator)`` list of ``node[key]``: names non-empty, unique, free of
+    ``__`` (scikit-learn's parameter separator), and at least one part."""
+    parts: list[tuple[str, Any]] = []
+    for entry in node.children(key):
+        name = entry.get("name", str)
+        if not name or "__" in name or name in {n for n, _ in parts}:
+            raise SchemaError(f"{entry.where}.name {name!r} must be non-empty, unique and "
+                              "free of '__'.")
+        parts.append((name, load_estimator(entry.child("estimator"), reader)))
+    if not parts:
+        raise SchemaError(f"{node.where}.{key} must not be empty.")
+    return parts
+
+
 class PipelineCodec(Codec):
     """Steps in order; adjacent steps must agree on how many values pass between them."""
 
@@ -41,21 +62,10 @@ class PipelineCodec(Codec):
         return type(estimator) is Pipeline
 
     def dump(self, estimator: Pipeline, writer: Any, where: str) -> dict[str, Any]:
-        return {"steps": [
-            {"name": name, "estimator": dump_estimator(step, writer, f"{where}.{name}")}
-            for name, step in estimator.steps
-        ]}  # fmt: skip
+        return {"steps": _dump_named(estimator.steps, writer, where)}
 
     def load(self, node: Node, reader: Any) -> Pipeline:
-        steps = []
-        for entry in node.children("steps"):
-            name = entry.get("name", str)
-            if not name or "__" in name or name in {n for n, _ in steps}:
-                raise SchemaError(f"{entry.where}.name {name!r} must be non-empty, unique and "
-                                  "free of '__'.")
-            steps.append((name, load_estimator(entry.child("estimator"), reader)))
-        if not steps:
-            raise SchemaError(f"{node.where}.steps must not be empty.")
+        steps = _load_named(node, "steps", reader)
         for (first_name, first), (second_name, second) in zip(steps, steps[1:]):
             out, into = feature_count(first)[1], feature_count(second)[0]
             if out is not None and into is not None and out != into:
@@ -78,22 +88,10 @@ class FeatureUnionCodec(Codec):
         return type(estimator) is FeatureUnion and estimator.transformer_weights is None
 
     def dump(self, estimator: FeatureUnion, writer: Any, where: str) -> dict[str, Any]:
-        return {"transformers": [
-            {"name": name, "estimator": dump_estimator(part, writer, f"{where}.{name}")}
-            for name, part in estimator.transformer_list
-        ]}  # fmt: skip
+        return {"transformers": _dump_named(estimator.transformer_list, writer, where)}
 
     def load(self, node: Node, reader: Any) -> FeatureUnion:
-        parts = []
-        for entry in node.children("transformers"):
-            name = entry.get("name", str)
-            if not name or "__" in name or name in {n for n, _ in parts}:
-                raise SchemaError(f"{entry.where}.name {name!r} must be non-empty, unique and "
-                                  "free of '__'.")
-            parts.append((name, load_estimator(entry.child("estimator"), reader)))
-        if not parts:
-            raise SchemaError(f"{node.where}.transformers must not be empty.")
-        return FeatureUnion(parts)
+        return FeatureUnion(_load_named(node, "transformers", reader))
 
     def sizes(self, estimator: FeatureUnion) -> tuple[int | None, int | None]:
         outputs = [feature_count(part)[1] for _, part in estimator.transformer_list]
@@ -187,10 +185,7 @@ class VotingClassifierCodec(Codec):
             "params": {"voting": "soft", "weights": weights,
                        "flatten_transform": bool(estimator.flatten_transform)},
             "state": {"classes_": saved_labels(estimator.classes_, where)},
-            "members": [
-                {"name": name, "estimator": dump_estimator(member, writer, f"{where}.{name}")}
-                for name, member in estimator.named_estimators_.items()
-            ],
+            "members": _dump_named(list(estimator.named_estimators_.items()), writer, where),
         }
 
     def load(self, node: Node, reader: Any) -> VotingClassifier:
@@ -198,17 +193,13 @@ class VotingClassifierCodec(Codec):
         if params.get("voting", str) != "soft":
             raise SchemaError(f"{params.where}.voting must be 'soft'.")
         classes = class_labels(node.child("state"))
-        members = []
-        for entry in node.children("members"):
-            name = entry.get("name", str)
-            member = load_estimator(entry.child("estimator"), reader)
+        members = _load_named(node, "members", reader)
+        for i, (_, member) in enumerate(members):
             if np.asarray(member.classes_).tolist() != list(range(len(classes))):
                 raise SchemaError(
-                    f"{entry.where}: member classes {np.asarray(member.classes_).tolist()} are "
-                    f"not the ensemble's {len(classes)} encoded classes 0..{len(classes) - 1}.")
-            members.append((name, member))
-        if not members:
-            raise SchemaError(f"{node.where}.members must not be empty.")
+                    f"{node.where}.members[{i}]: member classes "
+                    f"{np.asarray(member.classes_).tolist()} are not the ensemble's "
+                    f"{len(classes)} encoded classes 0..{len(classes) - 1}.")
         weights = params.get("weights", (list, type(None)))
         if weights is not None and (len(weights) != len(members) or not all(
                 isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):

@@ -42,6 +42,9 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted
 
 from ._header import AudioFileError
 
@@ -152,6 +155,40 @@ def _notes(samplerate: int, sr: int, n_silent: int, n_filled: int, units: str) -
         notes.append(f"recorded at {samplerate} Hz, far below the {sr} Hz the features are "
                      f"computed at: its top {(sr - samplerate) / 2000:.1f} kHz are missing")
     return tuple(notes)
+
+
+class AudioFilesTransformer(TransformerMixin, BaseEstimator):
+    """Shared base of the transformers that read audio files (``MFCCSegmenter``,
+    ``MusicnnEmbedder``): their work through :func:`extract_files`, and their tags.
+
+    A subclass defines ``_spec()`` (its validated extractor), ``_units`` (what a file is
+    cut into, for messages), and documents ``transform``/``transform_with_report``,
+    which return ``self._extract(X)``.
+    """
+
+    _units = "units"
+
+    def _extract(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
+        """The work of ``transform`` and ``transform_with_report``; their warnings name
+        the line that called them (three frames up from here)."""
+        check_is_fitted(self)
+        self._validate_params()
+        paths = validate_paths(X)
+        return extract_files(
+            paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
+            on_error=self.on_error, units=self._units, stacklevel=4,
+        )  # fmt: skip
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        tags.non_deterministic = False
+        tags.target_tags.required = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
 
 def extract_or_reason(extractor: Any, plan: Any) -> tuple[np.ndarray | None, int, int, str]:

@@ -6,20 +6,19 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import Tags
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._decode import prepare_decoding
-from ._files import FileReport, extract_files, validate_paths
+from ._files import AudioFilesTransformer, FileReport, validate_paths
 from ._musicnn_network import LAYER_SIZES, MSD_TAGS, MusicnnNetwork
 from ._patches import MIN_PATCH_SECONDS, POOLINGS, PatchSpec, hop_frames_for
 
 __all__ = ["MSD_TAGS", "MusicnnEmbedder"]
 
 
-class MusicnnEmbedder(TransformerMixin, BaseEstimator):
+class MusicnnEmbedder(AudioFilesTransformer):
     """Embed audio files with musicnn, a network pretrained on the Million Song Dataset.
 
     Each file is resampled to 16 kHz, turned into musicnn's log-mel spectrogram and cut
@@ -106,6 +105,7 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
     True
     """
 
+    _units = "patches"
     _parameter_constraints: dict = {
         "layer": [StrOptions(set(LAYER_SIZES))],
         "pooling": [StrOptions(set(POOLINGS))],
@@ -205,17 +205,6 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
         """
         return self._extract(X)
 
-    def _extract(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
-        """The work of :meth:`transform` and :meth:`transform_with_report`; their warnings
-        name the line that called them (three frames up from here)."""
-        check_is_fitted(self)
-        self._validate_params()
-        paths = validate_paths(X)
-        return extract_files(
-            paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
-            on_error=self.on_error, units="patches", stacklevel=4,
-        )  # fmt: skip
-
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the pooled output columns (tag names for ``layer="taggram"``).
 
@@ -256,14 +245,3 @@ class MusicnnEmbedder(TransformerMixin, BaseEstimator):
             layer=self.layer,
             pooling=self.pooling,
         )
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.one_d_array = True
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.requires_fit = True
-        tags.non_deterministic = False
-        tags.target_tags.required = False
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags

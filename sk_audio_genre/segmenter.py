@@ -6,20 +6,18 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import Tags
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from ._audio import SegmentSpec
 from ._decode import prepare_decoding
-from ._files import FileReport, extract_files, validate_paths
+from ._files import AudioFilesTransformer, FileReport, validate_paths
 
 #: Mel bands of ``librosa.feature.melspectrogram`` (the most MFCCs it can give).
 N_MELS = 128
 
 
-class MFCCSegmenter(TransformerMixin, BaseEstimator):
+class MFCCSegmenter(AudioFilesTransformer):
     """Cut audio files into fixed-length segments and compute each segment's MFCCs.
 
     Every file gives ``n_segments`` consecutive segments of ``segment_duration``
@@ -126,6 +124,7 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
     (3, 22, 13)
     """
 
+    _units = "segments"
     _parameter_constraints: dict = {
         "sr": [Interval(Integral, 1, None, closed="left")],
         "n_segments": [Interval(Integral, 1, None, closed="left")],
@@ -229,17 +228,6 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
         """
         return self._extract(X)
 
-    def _extract(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
-        """The work of :meth:`transform` and :meth:`transform_with_report`; their warnings
-        name the line that called them (three frames up from here)."""
-        check_is_fitted(self)
-        self._validate_params()
-        paths = validate_paths(X)
-        return extract_files(
-            paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
-            on_error=self.on_error, units="segments", stacklevel=4,
-        )  # fmt: skip
-
     def _spec(self) -> SegmentSpec:
         """The validated parameters as a :class:`SegmentSpec`; checks their combination."""
         length = int(round(self.segment_duration * self.sr))
@@ -258,14 +246,3 @@ class MFCCSegmenter(TransformerMixin, BaseEstimator):
             hop_length=int(self.hop_length),
             offset=self.offset if isinstance(self.offset, str) else float(self.offset),
         )
-
-    def __sklearn_tags__(self) -> Tags:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.one_d_array = True
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.requires_fit = True
-        tags.non_deterministic = False
-        tags.target_tags.required = False
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
