@@ -25,7 +25,6 @@ artist-disjoint evaluation).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _features import recipe_features  # noqa: E402
 
 from sk_audio_genre.datasets import fault_filtered_split, load_gtzan  # noqa: E402
-from sk_audio_genre.model_format import model_digest, save_pipeline  # noqa: E402
+from sk_audio_genre.model_format import model_digest, save_pipeline, training_record  # noqa: E402
 from sk_audio_genre.pretrained import pretrained_recipe  # noqa: E402
 
 SEED = 0
@@ -58,10 +57,6 @@ def cross_validate(features, y, repeats):
             model = head().fit(features[name][train], y[train])
             scores[name].append(float(model.score(features[name][test], y[test])))
     return scores
-
-
-def file_digest(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def main() -> None:
@@ -105,9 +100,8 @@ def main() -> None:
         summary["test_list"] = {"tracks": ids[test].tolist(),
                                 "predicted": model.classes_[proba.argmax(1)].tolist()}
 
-    trained_on = [{"track": str(t), "sha256": file_digest(p)}
-                  for t, p in zip(ids[~test], train_paths, strict=True)]
-    out = save_pipeline(model, args.out, metadata={"trained_on": trained_on})
+    out = save_pipeline(model, args.out,
+                        metadata={"trained_on": training_record(ids[~test], train_paths)})
     for path in sorted(out.iterdir()):
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     summary["digest"] = model_digest(out)

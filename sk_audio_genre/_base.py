@@ -33,13 +33,7 @@ from scikeras.wrappers import KerasClassifier  # noqa: E402
 from sklearn.metrics import accuracy_score
 from sklearn.utils import ClassifierTags, Tags
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._network_state import NetworkStateMixin
 from ._signatures import changed_params_repr, share_init_signature
@@ -47,6 +41,7 @@ from ._segments import (
     aggregate_segments,
     check_segment_shape,
     check_track_array,
+    check_track_targets,
     expand_segments,
     predict_from_proba,
     present_segments,
@@ -277,10 +272,7 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
             if reset
             else self._check_tracks(X)
         )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(tracks, y)
-        check_classification_targets(y)
-        return tracks, input_shape, y
+        return tracks, input_shape, check_track_targets(tracks, y)
 
     def _windows(self, tracks: np.ndarray) -> np.ndarray:
         """``tracks`` re-cut into ``segment_window`` windows (unchanged when it is None)."""

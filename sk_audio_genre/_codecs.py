@@ -1,6 +1,6 @@
 """How each estimator the model format knows becomes JSON and arrays, and comes back.
 
-One :class:`Codec` per class, found by class name in :data:`CODECS`; a model folder can
+One :class:`Codec` per class, found by class name in :func:`codecs`; a model folder can
 name no other class.  A codec's ``dump`` returns the estimator's JSON node (its
 parameters, its fitted state, and the keys of its arrays, which the writer stores in
 ``arrays.npz``); its ``load`` rebuilds a fitted estimator from that node after checking
@@ -13,6 +13,7 @@ model runs with the defaults.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from typing import Any
@@ -69,11 +70,11 @@ def _names(kinds: tuple[type, ...]) -> str:
 
 def dump_estimator(estimator: Any, writer: Any, where: str) -> dict[str, Any]:
     """The JSON node of ``estimator``; its arrays and files go to ``writer``."""
-    codec = CODECS.get(type(estimator).__name__)
+    codec = codecs().get(type(estimator).__name__)
     if codec is None or not codec.owns(estimator):
         raise TypeError(
             f"{where} is a {type(estimator).__name__}, which the no-pickle model format "
-            f"cannot save; it knows {sorted(CODECS)}. Use joblib.dump for other models."
+            f"cannot save; it knows {sorted(codecs())}. Use joblib.dump for other models."
         )
     from sklearn.utils.validation import check_is_fitted
 
@@ -85,9 +86,9 @@ def dump_estimator(estimator: Any, writer: Any, where: str) -> dict[str, Any]:
 def load_estimator(node: Node, reader: Any) -> Any:
     """The fitted estimator of a JSON node, after checking it."""
     name = node.get("class", str)
-    codec = CODECS.get(name)
+    codec = codecs().get(name)
     if codec is None:
-        raise SchemaError(f"{node.where}.class is {name!r}, not one of {sorted(CODECS)}.")
+        raise SchemaError(f"{node.where}.class is {name!r}, not one of {sorted(codecs())}.")
     return codec.load(node, reader)
 
 
@@ -199,7 +200,7 @@ def class_labels(node: Node, key: str = "classes_") -> np.ndarray:
 
 def feature_count(estimator: Any) -> tuple[int | None, int | None]:
     """``(values in, values out)`` along the last axis where known, for chain checks."""
-    codec = CODECS.get(type(estimator).__name__)
+    codec = codecs().get(type(estimator).__name__)
     return codec.sizes(estimator) if codec is not None else (None, None)
 
 
@@ -223,32 +224,10 @@ class Codec:
         return None, None
 
 
-def _registry() -> dict[str, Codec]:
+@functools.lru_cache(maxsize=1)
+def codecs() -> dict[str, Codec]:
+    """Class name -> codec, built on first use (the codec modules import this one)."""
     from ._codecs_library import LIBRARY_CODECS
     from ._codecs_sklearn import SKLEARN_CODECS
 
     return {**SKLEARN_CODECS, **LIBRARY_CODECS}
-
-
-class _LazyRegistry(dict):
-    """The codecs, imported on first use (the library's import TensorFlow only when used)."""
-
-    def _fill(self) -> None:
-        if not super().__len__():
-            self.update(_registry())
-
-    def get(self, key, default=None):  # type: ignore[override]
-        self._fill()
-        return super().get(key, default)
-
-    def __iter__(self):
-        self._fill()
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._fill()
-        return super().__len__()
-
-
-#: Class name -> codec.
-CODECS: dict[str, Codec] = _LazyRegistry()

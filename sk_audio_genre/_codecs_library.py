@@ -26,6 +26,7 @@ from ._codecs import (
     positive_int,
     saved_labels,
 )
+from ._codecs_sklearn import VotingClassifierCodec
 from .embedder import MusicnnEmbedder
 from .preprocessing import SegmentScaler, SegmentStatistics
 from .segment_classifier import SegmentClassifier
@@ -209,17 +210,13 @@ def _history(state: Node) -> dict[str, list]:
     return history.data
 
 
-from ._codecs_sklearn import VotingClassifierCodec  # noqa: E402
-
-_VOTING = VotingClassifierCodec()
-
 LIBRARY_CODECS: dict[str, Codec] = {
     "MFCCSegmenter": StatelessTransformerCodec(MFCCSegmenter),
     "MusicnnEmbedder": StatelessTransformerCodec(MusicnnEmbedder),
     "SegmentScaler": SegmentScalerCodec(),
     "SegmentStatistics": SegmentStatisticsCodec(),
     "SegmentClassifier": SegmentClassifierCodec(),
-    "GenreVotingClassifier": _VOTING,
+    "GenreVotingClassifier": VotingClassifierCodec(),  # loads as it saves
     **{name: GenreNetworkCodec(name)
        for name in ("MLPGenreClassifier", "CNNGenreClassifier", "LSTMGenreClassifier")},
 }

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 
 def check_track_array(X: ArrayLike, *, estimator_name: str) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -83,6 +84,19 @@ def check_track_array(X: ArrayLike, *, estimator_name: str) -> tuple[np.ndarray,
             "MFCCSegmenter writes for a short file) but not partly missing ones."
         )
     return X, input_shape
+
+
+def check_track_targets(tracks: np.ndarray, y: ArrayLike) -> np.ndarray:
+    """``y`` as a 1-D array of class labels, one per track of ``tracks``.
+
+    >>> import numpy as np
+    >>> check_track_targets(np.zeros((2, 3, 1, 1)), ["jazz", "rock"]).tolist()
+    ['jazz', 'rock']
+    """
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(tracks, y)
+    check_classification_targets(y)
+    return y
 
 
 def check_segment_shape(

@@ -134,6 +134,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _run(args, files, problems, results, n_labels, rank) -> int:
     """Write one record per input from ``results``; the exit status."""
+    from .inference import BATCH_SIZE
+
     records = Records(args.format, min(args.top, n_labels),
                       "tag" if args.command == "tags" else "genre", sys.stdout)
     for path, reason in problems:
@@ -150,8 +152,8 @@ def _run(args, files, problems, results, n_labels, rank) -> int:
         else:
             records.write(result.path, rank(result.proba), _analysed(result.report),
                           result.report.notes)
-        if progress is not None and (done % 16 == 0 or done == len(files)):
-            progress.update(16 if done % 16 == 0 else done % 16)
+        if progress is not None and (done % BATCH_SIZE == 0 or done == len(files)):
+            progress.update(done - progress.done)  # once per batch
     records.close()
     if n_failed:
         warn(f"{PROGRAM} {args.command}",
@@ -187,11 +189,10 @@ def cmd_tags(args: argparse.Namespace) -> int:
 
     from .embedder import MSD_TAGS, MusicnnEmbedder
     from .inference import embed_files
-    from .recipes import musicnn_recipe
+    from .recipes import musicnn_window
 
     files, problems = _inputs(args)
-    window = musicnn_recipe().get_params()["features__musicnn__duration"]  # the model's window
-    embedder = MusicnnEmbedder(layer="taggram", offset=args.offset, duration=window,
+    embedder = MusicnnEmbedder(layer="taggram", offset=args.offset, duration=musicnn_window(),
                                on_error="nan").fit(files)
     return _run(args, files, problems, embed_files(embedder, files), len(MSD_TAGS),
                 lambda p: [(MSD_TAGS[i], float(p[i])) for i in np.argsort(-p)[: args.top]])
@@ -238,7 +239,7 @@ def _training_summary(pipe) -> str:
 
 
 def _save(pipe, out: str, data) -> str:
-    from .model_format import model_digest, save_pipeline
+    from .model_format import model_digest, save_pipeline, training_record
 
     if Path(out).suffix.lower() in (".joblib", ".pkl", ".pickle"):
         import joblib
@@ -246,20 +247,8 @@ def _save(pipe, out: str, data) -> str:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(pipe, out)
         return f"{out} (joblib pickle; loads only with --trust-pickle)"
-    trained_on = [{"track": str(t), "sha256": _file_digest(p)}
-                  for t, p in zip(data.track_ids, data.paths, strict=True)]
-    save_pipeline(pipe, out, metadata={"trained_on": trained_on})
+    save_pipeline(pipe, out, metadata={"trained_on": training_record(data.track_ids, data.paths)})
     return f"{out}/ (no pickle; digest {model_digest(out)})"
-
-
-def _file_digest(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_folder(data_dir: str):
@@ -325,7 +314,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _warn_training_overlap(spec: str, data) -> None:
     """Warn, with the overlap, when the model was trained on some of the evaluated files."""
-    from .model_format import model_metadata
+    from .model_format import model_metadata, sha256_file
     from .pretrained import pretrained_dir
 
     folder = pretrained_dir() if spec == "pretrained" else Path(spec)
@@ -334,7 +323,7 @@ def _warn_training_overlap(spec: str, data) -> None:
     trained = model_metadata(folder).get("trained_on", [])
     digests = {t.get("sha256") for t in trained if isinstance(t, dict)}
     overlap = [str(track) for track, path in zip(data.track_ids, data.paths, strict=True)
-               if _file_digest(path) in digests]
+               if sha256_file(path) in digests]
     if overlap:
         shown = ", ".join(overlap[:10]) + (f" and {len(overlap) - 10} more" if len(overlap) > 10
                                            else "")

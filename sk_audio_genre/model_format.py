@@ -56,6 +56,8 @@ __all__ = [
     "model_digest",
     "model_metadata",
     "save_pipeline",
+    "sha256_file",
+    "training_record",
 ]
 
 #: Value of the ``"format"`` field of ``pipeline.json``.
@@ -91,7 +93,7 @@ class _Writer:
         if self.arrays:
             np.savez(self.directory / ARRAYS_NAME, **self.arrays)
             self.files[ARRAYS_NAME] = ""
-        return {name: _sha256_file(self.directory / name) for name in sorted(self.files)}
+        return {name: sha256_file(self.directory / name) for name in sorted(self.files)}
 
 
 def save_pipeline(
@@ -198,7 +200,7 @@ class _Reader:
                 f"Model file {path} (named in {self.where}) resolves to {path.resolve()}, "
                 "outside the model folder; refused."
             )
-        digest = _sha256_file(path)
+        digest = sha256_file(path)
         if digest != self.files[name]:
             raise ValueError(
                 f"Model file {path} does not match {self.where}: its SHA-256 is {digest}, the "
@@ -253,6 +255,13 @@ def load_pipeline(directory: str | os.PathLike, *, sha256: str | None = None) ->
         return _build(document, json_path, sha256)
     except SchemaError as exc:
         raise ValueError(f"{json_path} is not a valid model file: {exc}") from None
+
+
+def training_record(track_ids, paths) -> list[dict[str, str]]:
+    """The ``trained_on`` metadata of a model: each training file's track id and SHA-256,
+    so that evaluating on those files can be recognised (``sk-audio-genre evaluate``)."""
+    return [{"track": str(t), "sha256": sha256_file(p)} for t, p in zip(track_ids, paths,
+                                                                          strict=True)]
 
 
 def model_metadata(directory: str | os.PathLike) -> dict[str, Any]:
@@ -376,7 +385,8 @@ def _content_digest(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical({k: v for k, v in document.items() if k != "sha256"})).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -88,8 +88,6 @@ def load_pretrained(*, offset: float | str = "center", on_error: str = "raise") 
 
 def set_analysis(model: Any, **settings: Any) -> Any:
     """Set ``offset``, ``on_error`` (and any such parameter) on every step that has it."""
-    params = model.get_params(deep=True)
-    model.set_params(**{key: value for key, value in
-                        ((k, settings[k.rsplit("__", 1)[-1]]) for k in params
-                         if k.rsplit("__", 1)[-1] in settings)})
+    names = {key: key.rsplit("__", 1)[-1] for key in model.get_params(deep=True)}
+    model.set_params(**{key: settings[name] for key, name in names.items() if name in settings})
     return model

@@ -28,6 +28,13 @@ RECIPES = ("musicnn", *NETWORKS)
 N_PATCHES = 10
 
 
+def musicnn_window() -> float:
+    """Seconds the musicnn recipe (and ``sk-audio-genre tags``) analyses: 29.92."""
+    from ._patches import PATCH_SECONDS
+
+    return round(N_PATCHES * PATCH_SECONDS, 6)
+
+
 def musicnn_recipe(*, n_jobs: int | None = None) -> Any:
     """musicnn embedding + MFCC statistics -> ``StandardScaler`` -> ``LogisticRegression``.
 
@@ -51,7 +58,7 @@ def musicnn_recipe(*, n_jobs: int | None = None) -> Any:
     from .preprocessing import SegmentStatistics
     from .segmenter import MFCCSegmenter
 
-    window = round(N_PATCHES * PATCH_SECONDS, 6)
+    window = musicnn_window()
     segments = MFCCSegmenter(n_segments=N_PATCHES, segment_duration=PATCH_SECONDS,
                              offset="center", n_jobs=n_jobs)
     features = FeatureUnion([

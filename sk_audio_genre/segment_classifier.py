@@ -9,18 +9,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fi
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._segments import (
     aggregate_segments,
     check_segment_shape,
     check_track_array,
+    check_track_targets,
     expand_segments,
     predict_from_proba,
     present_segments,
@@ -107,9 +102,7 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : SegmentClassifier
         """
         tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(tracks, y)
-        check_classification_targets(y)
+        y = check_track_targets(tracks, y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, tracks)
         segments, labels, weights = expand_segments(tracks, y, sample_weight)

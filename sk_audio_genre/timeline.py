@@ -74,16 +74,14 @@ def analysis_unit(model: Any) -> float:
     return PATCH_SECONDS if isinstance(reader, MusicnnEmbedder) else float(reader.segment_duration)
 
 
-def _one_window(model: Any, offset: float, seconds: float) -> Any:
-    """A copy of ``model`` whose readers analyse ``seconds`` from ``offset``, NaN on error."""
-    windowed = _copy_fitted(model)
-    for reader in _readers(windowed):
+def _point_readers(readers: list[Any], offset: float, seconds: float) -> None:
+    """Make the audio readers analyse ``seconds`` from ``offset`` (NaN on error)."""
+    for reader in readers:
         if isinstance(reader, MusicnnEmbedder):
             reader.set_params(offset=offset, duration=seconds, on_error="nan")
         else:
             reader.set_params(offset=offset, n_segments=1, on_error="nan")
         reader.fit(["unused.wav"])  # the readers are stateless: fit checks the parameters
-    return windowed
 
 
 def _copy_fitted(model: Any) -> Any:
@@ -153,8 +151,10 @@ def genre_timeline(model: Any, path: str | os.PathLike, *, hop: float | None = N
     if starts.size == 0:
         raise ValueError(f"{path}: {seconds:.3f} s of audio, shorter than one {window:.3f} s window.")
     proba = []
+    windowed = _copy_fitted(model)  # the caller's model keeps its readers' settings
+    readers = _readers(windowed)
     for start in starts:
-        windowed = _one_window(model, float(start), window)
+        _point_readers(readers, float(start), window)
         features, reports = transform_with_report(windowed.steps[0][1], [path])
         if reports[0].status == "failed" or np.isnan(features).all():
             proba.append(np.full(len(model.classes_), np.nan))

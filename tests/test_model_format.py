@@ -23,7 +23,7 @@ from sk_audio_genre.model_format import (
     FORMAT_VERSION,
     JSON_NAME,
     _content_digest,
-    _sha256_file,
+    sha256_file,
     load_pipeline,
     model_digest,
     model_metadata,
@@ -360,7 +360,7 @@ def test_non_positive_scale_is_refused(saved, tmp_path):
     arrays[key] = arrays[key].copy()
     arrays[key][1] = 0.0
     np.savez(folder / ARRAYS_NAME, **arrays)
-    rewrite(folder, lambda d: d["files"].update({ARRAYS_NAME: _sha256_file(folder / ARRAYS_NAME)}))
+    rewrite(folder, lambda d: d["files"].update({ARRAYS_NAME: sha256_file(folder / ARRAYS_NAME)}))
     with pytest.raises(ValueError, match=r"steps\[0\].*scale_ must be positive"):
         load_pipeline(folder)
 
@@ -474,7 +474,7 @@ def test_compressed_arrays_are_refused(saved, tmp_path):
     with np.load(folder / ARRAYS_NAME, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     np.savez_compressed(folder / ARRAYS_NAME, **arrays)
-    rewrite(folder, lambda d: d["files"].update({ARRAYS_NAME: _sha256_file(folder / ARRAYS_NAME)}))
+    rewrite(folder, lambda d: d["files"].update({ARRAYS_NAME: sha256_file(folder / ARRAYS_NAME)}))
     with pytest.raises(ValueError, match="compressed or too large") as info:
         load_pipeline(folder)
     assert str(folder / ARRAYS_NAME) in str(info.value)
