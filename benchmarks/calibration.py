@@ -36,7 +36,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _calibration import N_BINS, expected_calibration_error, top_label  # noqa: E402
 from _features import recipe_features  # noqa: E402
-from _report import machine_info, versions  # noqa: E402
+from _report import command_line, machine_info, versions  # noqa: E402
 
 from sk_audio_genre.datasets import fault_filtered_split, load_gtzan  # noqa: E402
 from sk_audio_genre.recipes import musicnn_recipe  # noqa: E402
@@ -131,7 +131,7 @@ def main() -> None:
     report = {
         "benchmark": "calibration",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]), "machine": machine_info(),
+        "command": command_line(), "machine": machine_info(),
         "versions": versions(), "n_tracks": int(keep.sum()), "repeats": args.repeats,
         "n_bins": N_BINS, "summary": summary, "total_seconds": time.perf_counter() - start,
     }

@@ -60,7 +60,12 @@ from sk_audio_genre import (  # noqa: E402
     SegmentScaler,
 )
 from sk_audio_genre.datasets import fault_filtered_split, load_gtzan  # noqa: E402
-from _report import machine_info, versions  # noqa: E402  (benchmarks/, beside this script)
+from _report import (  # noqa: E402  (benchmarks/, beside this script)
+    command_line,
+    machine_info,
+    recorded_path,
+    versions,
+)
 
 import keras  # noqa: E402  (after sk_audio_genre, which quiets TensorFlow's start-up logs)
 
@@ -568,11 +573,12 @@ def main():
     report = {
         "benchmark": "compare",
         "date": date,
-        "command": " ".join(["python", *sys.argv]),
+        "command": command_line(),
         "machine": machine_info(),
         "load_average_start": load_start,
         "versions": versions(),
-        "data": {"folder": root, "n_tracks": len(paths), "tracks_per_genre": per_genre(genres),
+        "data": {"folder": recorded_path(root), "n_tracks": len(paths),
+                 "tracks_per_genre": per_genre(genres),
                  "max_tracks_per_genre": args.max_tracks_per_genre},
         "split": split,
         "settings": {"epochs": args.epochs, "opt_epochs": args.opt_epochs, "seed": args.seed,

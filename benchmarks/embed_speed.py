@@ -36,7 +36,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tools")]
-from _report import machine_info, versions  # noqa: E402
+from _report import command_line, machine_info, versions  # noqa: E402
 
 from sk_audio_genre import MusicnnEmbedder  # noqa: E402
 from sk_audio_genre._musicnn_network import load_weights  # noqa: E402
@@ -132,7 +132,7 @@ def main() -> None:
                          "cold_seconds": cold[name], "max_abs_diff": diffs[name],
                          "seconds": times}
     report = {
-        "benchmark": "embed_speed", "date": date, "command": " ".join(["python", *sys.argv]),
+        "benchmark": "embed_speed", "date": date, "command": command_line(),
         "machine": machine_info(), "load_average_start": load_start, "versions": versions(),
         "n_tracks": len(paths), "repeats": args.repeats, "results": results,
         "total_seconds": time.perf_counter() - start,

@@ -52,7 +52,7 @@ from sklearn.svm import SVC
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _calibration import expected_calibration_error  # noqa: E402
 from _features import gtzan_features, pool  # noqa: E402
-from _report import machine_info, versions  # noqa: E402
+from _report import command_line, machine_info, recorded_path, versions  # noqa: E402
 
 from sk_audio_genre import SegmentClassifier, SegmentScaler  # noqa: E402
 from sk_audio_genre.datasets import fault_filtered_split, load_gtzan  # noqa: E402
@@ -210,9 +210,10 @@ def main() -> None:
     report = {
         "benchmark": "heads",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
+        "command": command_line(),
         "machine": machine_info(), "versions": versions(),
-        "data": {"folder": args.data, "n_tracks": len(y), "n_cv_tracks": int(keep.sum())},
+        "data": {"folder": recorded_path(args.data), "n_tracks": len(y),
+                 "n_cv_tracks": int(keep.sum())},
         "settings": {"repeats": args.repeats, "seed": SEED},
         "cv": summarise_cv(results, classes, y[keep]),
         "artist_disjoint": evaluate_artist_disjoint(models, y, ids),

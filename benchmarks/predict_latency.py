@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine_info, versions  # noqa: E402
+from _report import command_line, machine_info, versions  # noqa: E402
 
 TARGETS = {"cold_predict_s": 5.0, "warm_first_predict_ms": 300.0}
 
@@ -89,7 +89,7 @@ def main() -> None:
     }
     report = {
         "benchmark": "predict_latency", "date": date,
-        "command": " ".join(["python", *sys.argv]), "machine": machine_info(),
+        "command": command_line(), "machine": machine_info(),
         "load_average_start": load_start, "versions": versions(), "track": args.track,
         "figures": figures, "targets": TARGETS,
         "raw": {"cold_predict_s": cold_predict, "cold_tags_s": cold_tags,

@@ -47,7 +47,7 @@ try:
 except ImportError:  # Windows
     resource = None
 
-from _report import machine_info, versions  # benchmarks/, beside this script
+from _report import command_line, machine_info, recorded_path, versions  # beside this script
 
 MIB = 2**20
 CPUS = os.cpu_count() or 1
@@ -360,8 +360,9 @@ def main(argv=None):
     report = {
         "benchmark": "scale",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/scale.py", *sys.argv[1:]]),
-        "data": data, "n_tracks": n_tracks, "max_scale": args.max_scale, "repeats": args.repeats,
+        "command": command_line(["benchmarks/scale.py", *sys.argv[1:]]),
+        "data": recorded_path(data), "n_tracks": n_tracks, "max_scale": args.max_scale,
+        "repeats": args.repeats,
         "machine": machine_info(), "versions": versions(), "extraction": [], "search": [],
     }
 

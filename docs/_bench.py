@@ -74,13 +74,29 @@ def machine_line(machine: dict) -> str:
         if usable and usable != machine["cpu_count"]:
             cpus += f" ({usable} usable)"
         parts.append(cpus)
-    if machine.get("processor"):
-        parts.append(esc(machine["processor"]))
+    if machine.get("cpu_model") or machine.get("processor"):
+        parts.append(esc(machine.get("cpu_model") or machine["processor"]))
+    simd = machine.get("numpy_simd") or {}
+    extensions = [*simd.get("baseline", []), *simd.get("found", [])]
+    if extensions:
+        parts.append(f"NumPy SIMD {literal(' '.join(extensions))}")
+    if machine.get("blas"):
+        parts.append(f"BLAS {esc('; '.join(machine['blas']))}")
     if machine.get("platform"):
         parts.append(esc(machine["platform"]))
     if machine.get("python"):
         parts.append(f"Python {esc(machine['python'])}")
     return ", ".join(parts) or "not recorded"
+
+
+def command_block(command: object) -> list[str]:
+    """A recorded benchmark command as a literal block (older runs left out ``python``)."""
+    if not command:
+        return []
+    command = str(command)
+    if not command.startswith("python"):
+        command = f"python {command}"
+    return ["Command::", "", f"   {command}", ""]
 
 
 def load(values: object) -> str:
@@ -187,8 +203,7 @@ def render_compare(report: dict, folder: str = "", sub: str = "~") -> list[str]:
             "   they show that the benchmark runs, not how good the models are.",
             "",
         ]
-    if report.get("command"):
-        lines += ["Command::", "", f"   {report['command']}", ""]
+    lines += command_block(report.get("command"))
 
     models = report.get("models", {})
     rows = [
@@ -359,8 +374,7 @@ def render_extract_speed(report: dict) -> list[str]:
     if report.get("versions"):
         lines += [f"**Versions.** {versions_line(report['versions'])}.", ""]
     lines += busy_note(machine, report.get("load_average_start"), machine.get("load_average_1_5_15"))
-    if report.get("command"):
-        lines += ["Command::", "", f"   python {report['command']}", ""]
+    lines += command_block(report.get("command"))
     rows = [
         [
             esc(name),
@@ -435,8 +449,7 @@ def render_scale(report: dict) -> list[str]:
     if report.get("versions"):
         lines += [f"**Versions.** {versions_line(report['versions'])}.", ""]
     lines += busy_note(machine, *[v for v in loads if v[0] is not None])
-    if report.get("command"):
-        lines += ["Command::", "", f"   {report['command']}", ""]
+    lines += command_block(report.get("command"))
     rows = []
     for r in report.get("extraction", []):
         cpu_ms = r.get("cpu_seconds")

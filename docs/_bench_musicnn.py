@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 # Set by pages(): _bench.py's helpers (esc, num, list_table, figure, ...).
-busy_note = esc = figure = list_table = load = machine_line = num = versions_line = None
+busy_note = command_block = esc = figure = list_table = load = None
+machine_line = num = versions_line = None
 
 
 def _header(report: dict) -> list[str]:
@@ -23,8 +24,7 @@ def _header(report: dict) -> list[str]:
     if report.get("versions"):
         lines += [f"**Versions.** {versions_line(report['versions'])}.", ""]
     lines += busy_note(machine, report.get("load_average_start"))
-    if report.get("command"):
-        lines += ["Command::", "", f"   {report['command']}", ""]
+    lines += command_block(report.get("command"))
     return lines
 
 
@@ -114,8 +114,8 @@ def render_calibration(report: dict) -> list[str]:
 
 def pages(helpers) -> dict:
     """The renderers by result name, using ``helpers`` (``_bench.py``'s namespace)."""
-    names = ("busy_note", "esc", "figure", "list_table", "load", "machine_line", "num",
-             "versions_line")
+    names = ("busy_note", "command_block", "esc", "figure", "list_table", "load", "machine_line",
+             "num", "versions_line")
     globals().update({name: getattr(helpers, name) for name in names})
     return PAGES
 

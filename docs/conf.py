@@ -87,6 +87,9 @@ html_theme_options = {
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
+#: The left sidebar lists the whole site (``_templates/sidebar-nav-site.html``): the theme's
+#: default lists the pages under the current top-level page, and every page here is top-level.
+html_sidebars = {"**": ["sidebar-nav-site"]}
 html_static_path = ["_static"] if (HERE / "_static").is_dir() else []
 html_show_sourcelink = False
 

@@ -29,6 +29,7 @@ import scipy.fft
 import scipy.sparse
 
 from ._decode import FilePlan, decode, place_window, resampled_length
+from ._files import Extraction, silent_units
 from ._header import AudioFileError, read_header
 
 #: ``librosa.power_to_db`` settings used by ``librosa.feature.mfcc``.
@@ -47,6 +48,9 @@ class SegmentSpec:
     n_fft: int
     hop_length: int
     offset: float | str
+
+    #: What a file is cut into, for messages.
+    units = "segments"
 
     @property
     def window_length(self) -> int:
@@ -83,7 +87,7 @@ class SegmentSpec:
         """A complete analysis fills every segment."""
         return self.n_segments
 
-    def extract(self, plan: FilePlan) -> tuple[np.ndarray, int, int]:
+    def extract(self, plan: FilePlan) -> Extraction:
         """:func:`extract_file` with this spec."""
         return extract_file(plan, self)
 
@@ -150,7 +154,8 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
     )
     if n_complete == 0:
         raise AudioFileError(path, _describe_shortfall(stop - start, info, spec))
-    return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype)
+    return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype,
+                    info.frames)
 
 
 def split_segments(y: np.ndarray, spec: SegmentSpec) -> np.ndarray:
@@ -264,19 +269,20 @@ def segments_mfcc(
     return np.swapaxes(M, -1, -2)
 
 
-def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int, int]:
-    """Decode one planned file and return ``(features, n_filled, n_silent)``.
+def extract_file(plan: FilePlan, spec: SegmentSpec) -> Extraction:
+    """Decode one planned file and compute the MFCCs of its complete segments.
 
-    ``features`` has shape ``spec.feature_shape`` (float32); segments past the
-    ``n_filled`` complete ones are NaN; ``n_silent`` of the filled ones are digital
-    silence (every sample zero).
+    The :class:`~sk_audio_genre._files.Extraction`'s ``features`` have shape
+    ``spec.feature_shape`` (float32); segments past the ``n_filled`` complete ones are
+    NaN; ``n_silent`` of the filled ones are silent.
 
     Raises
     ------
     AudioFileError
         If decoding fails or yields no complete segment.
     """
-    y = decode(plan, spec.sr)
+    window = decode(plan, spec.sr)
+    y = window.samples
     segments = split_segments(y, spec)
     if segments.shape[0] == 0:
         raise AudioFileError(
@@ -288,4 +294,5 @@ def extract_file(plan: FilePlan, spec: SegmentSpec) -> tuple[np.ndarray, int, in
     features[: segments.shape[0]] = segments_mfcc(
         segments, sr=spec.sr, n_mfcc=spec.n_mfcc, n_fft=spec.n_fft, hop_length=spec.hop_length
     )
-    return features, segments.shape[0], int((~segments.any(axis=1)).sum())
+    return Extraction(features, segments.shape[0], silent_units(segments),
+                      float(np.abs(segments).max(initial=0.0)), window.gain)

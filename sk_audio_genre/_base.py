@@ -17,6 +17,7 @@ Two jobs live here:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -35,6 +36,17 @@ from sklearn.utils import ClassifierTags, Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from ._limits import (
+    BATCH_SIZE_REASON,
+    EPOCHS_REASON,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_NETWORK_WEIGHTS,
+    NETWORK_WEIGHTS_REASON,
+    Bounded,
+    check_segment_window,
+    check_sizes,
+)
 from ._network_state import NetworkStateMixin
 from ._signatures import changed_params_repr, share_init_signature
 from ._segments import (
@@ -58,16 +70,20 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
 
     _parameter_constraints: dict = {
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"full"})],
+        "epochs": [Bounded(Integral, 1, MAX_EPOCHS, closed="both", why=EPOCHS_REASON)],
+        "batch_size": [Bounded(Integral, 1, MAX_BATCH_SIZE, closed="both",
+                               why=BATCH_SIZE_REASON), StrOptions({"full"})],
         "aggregate": [StrOptions({"mean", "vote"})],
         "segment_window": [None, tuple, list],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Bounded(Integral, 1, MAX_EPOCHS, closed="both",
+                                     why="a patience longer than the most epochs never stops")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+    #: The layer-size parameters of a subclass: name -> (fewest, most) layers.
+    _layer_counts: dict[str, tuple[int, int]] = {}
 
     def __init__(
         self,
@@ -124,7 +140,66 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
     def __repr__(self) -> str:
         return changed_params_repr(self)
 
+    # ------------------------------------------------------------ parameters
+
+    def _validate_params(self) -> None:
+        """scikit-learn's parameter constraints, then the layer sizes and ``segment_window``
+        against their bounds (:mod:`sk_audio_genre._limits`).  ``fit``, ``set_params`` and
+        loading a saved model run it."""
+        super()._validate_params()
+        for name, (fewest, most) in self._layer_counts.items():
+            check_sizes(name, getattr(self, name), min_count=fewest, max_count=most)
+        check_segment_window(self.segment_window)
+
+    def set_params(self, **params: Any) -> BaseGenreClassifier:
+        """Set parameters, validated as ``fit`` validates them.
+
+        A fitted classifier also checks that its network, refitted on the same input and
+        classes, stays within the weights bound.  On refusal nothing changes.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameters, routed ones (``optimizer__learning_rate``) included.
+
+        Returns
+        -------
+        self : object
+            The classifier.
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter, the bound and why.
+        """
+        before = dict(vars(self))  # scikeras sets routed parameters as new attributes
+        try:
+            super().set_params(**params)
+            self._validate_params()
+            if self.initialized_:
+                self._check_network_size(self._network_input_shape(self.segment_shape_),
+                                         len(self.classes_))
+        except Exception:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+        return self
+
     # --------------------------------------------------------------- network
+
+    def _check_network_size(self, input_shape: Sequence[int], n_classes: int) -> None:
+        """Refuse a network of more than ``MAX_NETWORK_WEIGHTS`` weights before it is built."""
+        shapes = self._network_weight_shapes(input_shape, n_classes)
+        n_weights = sum(math.prod(shape) for shape in shapes)
+        if n_weights > MAX_NETWORK_WEIGHTS:
+            sizes = ", ".join(f"{name}={getattr(self, name)!r}"
+                              for name in (*self._layer_counts, "dense_units")
+                              if hasattr(self, name))
+            raise ValueError(
+                f"{type(self).__name__}({sizes}) on inputs of shape {tuple(input_shape)} with "
+                f"{n_classes} classes has {n_weights:,} weights, more than "
+                f"{MAX_NETWORK_WEIGHTS:,} ({NETWORK_WEIGHTS_REASON}); use smaller layers."
+            )
 
     def _build_network(self, input_shape: Sequence[int], n_classes: int) -> keras.Model:
         """Return the uncompiled network for one segment (subclasses implement)."""
@@ -151,6 +226,7 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
                 f"{type(self).__name__} needs at least 2 classes to train; "
                 f"got {meta['n_classes_']} class."
             )
+        self._check_network_size(meta["X_shape_"][1:], meta["n_classes_"])
         model = self._build_network(meta["X_shape_"][1:], meta["n_classes_"])
         model.compile(
             **{
@@ -278,16 +354,8 @@ class BaseGenreClassifier(NetworkStateMixin, KerasClassifier):
         """``tracks`` re-cut into ``segment_window`` windows (unchanged when it is None)."""
         if self.segment_window is None:
             return tracks
-        window = self.segment_window
-        if not (
-            len(window) == 2
-            and all(isinstance(n, Integral) and not isinstance(n, bool) and n >= 1 for n in window)
-        ):
-            raise ValueError(
-                f"segment_window must be None or (frames, hop), two positive ints; "
-                f"got {window!r}."
-            )
-        return window_segments(tracks, int(window[0]), int(window[1]))
+        frames, hop = self.segment_window
+        return window_segments(tracks, int(frames), int(hop))
 
     def _fit_batch_size(self, n_segments: int) -> int:
         return n_segments if self.batch_size == "full" else self.batch_size

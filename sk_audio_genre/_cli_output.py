@@ -1,30 +1,55 @@
-"""What the command line prints: one record per input file, in text, JSON or CSV.
+"""What the command line prints: one record per input file, in text, CSV, JSON or JSON Lines.
 
 Every input the user gave gets exactly one record, failures included (with an ``error``
-field in JSON and CSV), so scripts see every outcome on stdout.  File names are escaped in
-text and CSV output (control characters as ``\\xNN``), so one file is always one line.
+field in CSV, JSON and JSON Lines), so scripts see every outcome on stdout.  Everything a
+record holds that came from outside (file names, genre labels from a model folder, reasons)
+is escaped the same way in every format (:func:`escape`), so one record is always one line
+of valid UTF-8 and a name cannot forge or reverse another record.
+
+A records file in text, CSV or JSON Lines can be appended to and read back
+(:func:`open_for_resume`), so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import TextIO
 
-#: Control characters (and the Unicode line separators) that would break a line.
-_BREAKING = {c: f"\\x{c:02x}" for c in range(32)} | {127: "\\x7f", 0x2028: "\\u2028",
-                                                         0x2029: "\\u2029"}
+#: Output formats, and those a run can append to (``--resume``): JSON is one list.
+FORMATS = ("text", "csv", "json", "jsonl")
+APPENDABLE = ("text", "csv", "jsonl")
+
+#: Characters that would break a line, reorder the text around them or are not valid
+#: UTF-8, each with its escape: C0 and C1 control characters, the Unicode line separators
+#: and bidirectional controls (``\uXXXX``), and the surrogates Python decodes a file name's
+#: undecodable bytes into (``os.fsdecode``: byte 0xFF is U+DCFF, written ``\xff``).
+_ESCAPES = (
+    {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+    | {c: f"\\u{c:04x}" for c in (0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                     *range(0x2066, 0x206A), *range(0xD800, 0xE000))}
+    | {c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)}
+)
 
 
-def escape(name: str) -> str:
-    r"""``name`` with its control characters escaped: one file, one line.
+def escape(text: str) -> str:
+    r"""``text`` as one line of valid UTF-8 that reads as it is stored.
+
+    Control characters become ``\xNN``; Unicode line separators, bidirectional controls
+    and lone surrogates become ``\uXXXX``, except the surrogates that stand for a file
+    name's undecodable bytes, which become the byte, ``\xNN``.
 
     >>> escape("a\tb\nc.wav")
     'a\\x09b\\x0ac.wav'
+    >>> escape(os.fsdecode(b"bad\xff.wav")), escape("evil\u202egnp.mp3")
+    ('bad\\xff.wav', 'evil\\u202egnp.mp3')
     """
-    return name.translate(_BREAKING)
+    return text.translate(_ESCAPES)
 
 
 def warn(program: str, message: str) -> None:
@@ -32,67 +57,225 @@ def warn(program: str, message: str) -> None:
     print(f"{program}: {escape(message)}", file=sys.stderr)
 
 
+def csv_header(top: int, label: str) -> list[str]:
+    """The CSV columns for ``top`` ranked labels called ``label``."""
+    header = ["path", label, "probability"]
+    for k in range(2, top + 1):
+        header += [f"{label}_{k}", f"probability_{k}"]
+    return [*header, "analysed", "notes", "error"]
+
+
 class Records:
     """Writes one record per input: ``ranked`` labels with probabilities, or an error.
 
     Parameters
     ----------
-    fmt : {"text", "json", "csv"}
+    fmt : {"text", "csv", "json", "jsonl"}
     top : int
         Labels per record.
     label : str
-        What a ranked item is called in JSON/CSV ("genre" or "tag").
+        What a ranked item is called in CSV and JSON ("genre" or "tag").
     stream : text stream
+    header : bool, default=True
+        Write the CSV header (not when appending to a file that has it).
     """
 
-    def __init__(self, fmt: str, top: int, label: str, stream: TextIO) -> None:
+    def __init__(self, fmt: str, top: int, label: str, stream: TextIO, *,
+                 header: bool = True) -> None:
         self.fmt, self.top, self.label, self.stream = fmt, top, label, stream
         self.records: list[dict] = []
         if fmt == "csv":
             self.csv = csv.writer(stream, lineterminator="\n")
-            header = ["path", label, "probability"]
-            for k in range(2, top + 1):
-                header += [f"{label}_{k}", f"probability_{k}"]
-            self.csv.writerow([*header, "analysed", "notes", "error"])
+            if header:
+                self.csv.writerow(csv_header(top, label))
 
-    def write(self, path: str, ranked: list[tuple[str, float]], analysed: str = "",
+    def write(self, path: str, ranked: list[tuple[str, float]], analysed: str = "all",
               notes: tuple[str, ...] = ()) -> None:
-        """A file's ranked labels; ``analysed`` says how much of it was, if not all, and
-        ``notes`` what else makes the answer less trustworthy (silence, a low sample rate)."""
-        if self.fmt == "json":
-            self.records.append({
-                "path": path, self.label: ranked[0][0], "probability": round(ranked[0][1], 6),
-                "top": [{self.label: g, "probability": round(p, 6)} for g, p in ranked],
-                "analysed": analysed or "all", "notes": list(notes), "error": None,
-            })  # fmt: skip
-            return
-        if self.fmt == "csv":
-            cells = [x for g, p in ranked for x in (g, f"{p:.4f}")]
-            cells += [""] * (2 * self.top - len(cells))
-            self.csv.writerow([escape(path), *cells, analysed or "all", "; ".join(notes), ""])
-        else:
+        """A file's ranked labels; ``analysed`` says which part of it was, and ``notes``
+        what else makes the answer less trustworthy (silence, a low sample rate)."""
+        ranked = [(escape(str(g)), p) for g, p in ranked]
+        record = {
+            "path": escape(path), self.label: ranked[0][0], "probability": round(ranked[0][1], 6),
+            "top": [{self.label: g, "probability": round(p, 6)} for g, p in ranked],
+            "analysed": escape(analysed), "notes": [escape(n) for n in notes], "error": None,
+        }  # fmt: skip
+        if self.fmt == "text":
             others = ", ".join(f"{g} {p:.2f}" for g, p in ranked[1:])
-            line = f"{escape(path)}\t{ranked[0][0]}\t{ranked[0][1]:.2f}"
+            line = f"{record['path']}\t{ranked[0][0]}\t{ranked[0][1]:.2f}"
             line += f"\t({others})" if others else ""
-            remarks = ([f"analysed {analysed}"] if analysed else []) + list(notes)
+            remarks = ([f"analysed {record['analysed']}"] if analysed != "all" else [])
+            remarks += record["notes"]
             line += f"\t[{'; '.join(remarks)}]" if remarks else ""
             self.stream.write(line + "\n")
-        self.stream.flush()
+        elif self.fmt == "csv":
+            cells = [x for g, p in ranked for x in (g, f"{p:.4f}")]
+            cells += [""] * (2 * self.top - len(cells))
+            self.csv.writerow([record["path"], *cells, record["analysed"],
+                               "; ".join(record["notes"]), ""])
+        self._add(record)
 
     def fail(self, path: str, reason: str) -> None:
         """A file that gave no answer: a record with its error (text: nothing on stdout)."""
+        if self.fmt == "csv":
+            self.csv.writerow([escape(path), *[""] * (2 * self.top), "none", "",
+                               escape(reason)])
+        self._add({"path": escape(path), self.label: None, "probability": None, "top": [],
+                   "analysed": "none", "notes": [], "error": escape(reason)})
+
+    def _add(self, record: dict) -> None:
         if self.fmt == "json":
-            self.records.append({"path": path, self.label: None, "probability": None,
-                                 "top": [], "analysed": "none", "notes": [], "error": reason})
-        elif self.fmt == "csv":
-            self.csv.writerow([escape(path), *[""] * (2 * self.top), "none", "", escape(reason)])
-            self.stream.flush()
+            self.records.append(record)
+        elif self.fmt == "jsonl":
+            self.stream.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+        self.stream.flush()
+
+    def sync(self) -> None:
+        """Flush, and when the records go to a file, have the system write them to disk."""
+        self.stream.flush()
+        try:
+            descriptor = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file (io.UnsupportedOperation)
+            return
+        if stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.fsync(descriptor)
 
     def close(self) -> None:
+        """Write what waits for the end (the JSON list), and flush."""
         if self.fmt == "json":
-            json.dump(self.records, self.stream, indent=1)
+            json.dump(self.records, self.stream, indent=1, ensure_ascii=False, allow_nan=False)
             self.stream.write("\n")
         self.stream.flush()
+
+
+@dataclass
+class Recorded:
+    """What a records file already holds: the inputs (as written, escaped) and those of
+    them that failed, whether it has its CSV header, and the bytes of a cut-off last line
+    dropped from it."""
+
+    paths: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    has_header: bool = False
+    dropped: int = 0
+
+
+def open_for_resume(path: str, fmt: str, top: int, label: str) -> tuple[TextIO, Recorded]:
+    """Open the records file ``path`` for appending, and read what it already records.
+
+    A last line without its newline (a record an interrupted run was writing) is cut off
+    the file.  The file is created if it does not exist.
+
+    Parameters
+    ----------
+    path : str
+    fmt : {"text", "csv", "jsonl"}
+    top : int
+        Labels per record: a CSV file must have the header this gives.
+    label : str
+        ``"genre"`` or ``"tag"``: a CSV or JSON Lines file must hold records of that kind.
+
+    Returns
+    -------
+    stream : text stream
+        The file, opened for appending (UTF-8, lines ending in ``\n``).
+    recorded : Recorded
+
+    Raises
+    ------
+    ValueError
+        If the file holds anything but complete records of this layout, naming the line.
+    OSError
+        If the file cannot be read or written.
+    """
+    with open(path, "a+b") as fh:
+        fh.seek(0)
+        data = fh.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        try:
+            text = complete.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{escape(path)} is not a records file of sk-audio-genre: it is "
+                             "not UTF-8 text; give another file.") from None
+        recorded = _read_records(path, text, fmt, csv_header(top, label), label)
+        recorded.dropped = len(data) - len(complete)
+        if recorded.dropped:
+            fh.truncate(len(complete))
+    return open(path, "a", encoding="utf-8", newline=""), recorded
+
+
+def _read_records(path: str, text: str, fmt: str, header: list[str], label: str) -> Recorded:
+    recorded = Recorded()
+    lines = text.splitlines()
+    if fmt == "csv" and lines:
+        if next(csv.reader(lines[:1])) != header:
+            raise ValueError(
+                f"{escape(path)} holds CSV records of another layout (columns "
+                f"{escape(lines[0])}; this run writes {','.join(header)}): resume with the "
+                "command and --top that wrote it, or give another file."
+            )
+        recorded.has_header = True
+    for number, line in enumerate(lines, start=1):
+        if fmt == "csv" and number == 1:
+            continue
+        fields = _fields(line, fmt, len(header), label)
+        if fields is None:
+            raise ValueError(f"{escape(path)} line {number} is not a record of sk-audio-genre "
+                             f"({fmt}, {label}s): give another file to resume into.")
+        record_path, failed = fields
+        recorded.paths.add(record_path)
+        if failed:
+            recorded.failed.add(record_path)
+    return recorded
+
+
+def _fields(line: str, fmt: str, n_columns: int, label: str) -> tuple[str, bool] | None:
+    """A record line's path and whether it is a failure; None if it is no record."""
+    if fmt == "csv":
+        row = next(csv.reader([line]), [])
+        return (row[0], bool(row[-1])) if len(row) == n_columns else None
+    if fmt == "jsonl":
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not (isinstance(record, dict) and isinstance(record.get("path"), str)
+                and label in record and "error" in record):
+            return None
+        return record["path"], record["error"] is not None
+    cells = line.split("\t")  # text: PATH, LABEL, P, ...; failures are not in the file
+    try:
+        float(cells[2])
+    except (IndexError, ValueError):
+        return None
+    return cells[0], False
+
+
+def format_confusion(truth, predicted, labels: list[str]) -> str:
+    """The confusion matrix as text: true genres down the side, predicted ones across.
+
+    Columns are headed by the shortest prefix (3 letters at least) that tells the labels
+    apart, so ten genres fit in 60 columns.
+
+    >>> print(format_confusion(["jazz", "rock", "rock"], ["jazz", "jazz", "rock"],
+    ...                        ["jazz", "rock"]))
+    confusion matrix (rows: true genre, columns: predicted)
+          jaz  roc
+    jazz    1    0
+    rock    1    1
+    """
+    from sklearn.metrics import confusion_matrix
+
+    matrix = confusion_matrix(truth, predicted, labels=labels)
+    names = [escape(str(label)) for label in labels]
+    longest = max(len(name) for name in names)
+    size = next((k for k in range(3, longest) if len({n[:k] for n in names}) == len(names)),
+                longest)
+    width = max(size, len(str(matrix.max()))) + 2
+    lines = ["confusion matrix (rows: true genre, columns: predicted)",
+             " " * longest + "".join(f"{name[:size]:>{width}}" for name in names)]
+    lines += [f"{name:<{longest}}" + "".join(f"{count:>{width}}" for count in row)
+              for name, row in zip(names, matrix, strict=True)]
+    return "\n".join(lines)
 
 
 class Progress:

@@ -7,6 +7,10 @@ heavy, so that ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
+import math
+
+from ._cli_output import APPENDABLE, FORMATS
+from ._limits import MAX_OFFSET_SECONDS, OFFSET_REASON
 
 PROGRAM = "sk-audio-genre"
 
@@ -22,13 +26,21 @@ examples:
 Run 'sk-audio-genre COMMAND --help' for a command's options.
 """,
     "predict": """\
-output (one record per input file, stdout):
-  text  PATH<TAB>GENRE<TAB>P<TAB>(NEXT P, NEXT P)[<TAB>[analysed 4 of 10 patches; notes]]
-  json  a list of {"path", "genre", "probability", "top", "analysed", "notes", "error"}
-  csv   path,genre,probability,genre_2,probability_2,...,analysed,notes,error
-A file that cannot be read is named on stderr with the reason (and gets an
-"error" record in json/csv); the others are still classified, and the exit
-status is 1.  Control characters in file names are printed as \\xNN.
+output (one record per input file on stdout, written as each batch of files is done):
+  text   PATH<TAB>GENRE<TAB>P<TAB>(NEXT P, NEXT P)[<TAB>[REMARKS]]
+         REMARKS: the part analysed when not the whole file ("analysed
+         135.0-164.9 s of 300.0 s"), and notes such as silent patches
+  csv    path,genre,probability,genre_2,probability_2,...,analysed,notes,error
+  jsonl  one {"path", "genre", "probability", "top", "analysed", "notes", "error"} a line
+  json   a list of those, written at the end
+A file that cannot be used is named on stderr with the reason, once (and gets
+an "error" record in csv/jsonl/json); the others are still classified, and the
+exit status is 1.  File names and genres are escaped in every format: control
+characters and a name's undecodable bytes as \\xNN, bidirectional controls as
+\\uNNNN.
+
+--resume OUT appends the records to OUT instead and skips the inputs OUT
+already records: run the same command again after an interruption.
 
 examples:
   sk-audio-genre predict song.wav
@@ -36,6 +48,7 @@ examples:
   sk-audio-genre predict a.flac b.ogg --offset 60        analyse from 60 s on
   sk-audio-genre predict song.mp3 --model my_model/      a model saved by 'train'
   sk-audio-genre predict song.mp3 --timeline song.png    genre over time, 3 s steps
+  sk-audio-genre predict ~/Music --format csv --resume genres.csv
 """,
     "tags": """\
 examples:
@@ -95,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(predict, "genres")
     predict.add_argument("--timeline", metavar="PNG",
                          help="also draw the genre probabilities over time (one file only)")
+    predict.add_argument(
+        "--timeline-genres", type=_genre_choice, default={"top": None, "genres": None},
+        metavar="N|GENRE,...",
+        help="with --timeline: the N likeliest genres, or these genres (default: every genre "
+        "of models with up to 20)",
+    )  # fmt: skip
 
     tags = command("tags", "print musicnn's Million Song Dataset tags of audio files",
                    "Print the most likely of musicnn's 50 Million Song Dataset tags for each "
@@ -149,9 +168,24 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     _add_offset_option(parser)
 
 
+def check_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with a combination of options, for ``parser.error``; None if nothing."""
+    if getattr(args, "resume", None) is not None and args.format not in APPENDABLE:
+        return (f"--resume needs --format {', '.join(APPENDABLE[:-1])} or {APPENDABLE[-1]}: "
+                f"{args.format} output is written whole at the end")
+    choice = getattr(args, "timeline_genres", {})
+    if any(v is not None for v in choice.values()) and not args.timeline:
+        return "--timeline-genres goes with --timeline PNG"
+    return None
+
+
 def _add_output_options(parser: argparse.ArgumentParser, what: str, top: int = 3) -> None:
-    parser.add_argument("--format", choices=("text", "json", "csv"), default="text",
-                        help="output format")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="output format (text, csv and jsonl are written as each batch of "
+                        "files is done; json at the end)")
+    parser.add_argument("--resume", metavar="OUT",
+                        help="append the records to the file OUT instead of stdout, skipping "
+                        "the inputs it already records (text, csv or jsonl)")
     parser.add_argument("--top", type=_positive(int), default=top, metavar="K",
                         help=f"{what} listed per file (default {top})")
     parser.add_argument("--no-progress", action="store_true",
@@ -187,6 +221,18 @@ def _offset(text: str) -> float | str:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be 'center' or a number of seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    if not (math.isfinite(value) and 0 <= value <= MAX_OFFSET_SECONDS):  # as the estimators
+        raise argparse.ArgumentTypeError(
+            f"must be 'center' or a number of seconds in [0, {MAX_OFFSET_SECONDS:g}] "
+            f"({OFFSET_REASON}), got {text}")
     return value
+
+
+def _genre_choice(text: str) -> dict[str, int | list[str] | None]:
+    """``--timeline-genres``: a number of genres, or genre names separated by commas."""
+    if text.strip().isdigit():
+        return {"top": _positive(int)(text), "genres": None}
+    genres = [name.strip() for name in text.split(",") if name.strip()]
+    if not genres:
+        raise argparse.ArgumentTypeError(f"give a number or genre names, got {text!r}")
+    return {"top": None, "genres": genres}

@@ -2,10 +2,11 @@
 
 One :class:`Codec` per class, found by class name in :func:`codecs`; a model folder can
 name no other class.  A codec's ``dump`` returns the estimator's JSON node (its
-parameters, its fitted state, and the keys of its arrays, which the writer stores in
-``arrays.npz``); its ``load`` rebuilds a fitted estimator from that node after checking
+parameters, its fitted state, and the keys of its arrays, which the writer stores in the
+model's arrays file); its ``load`` rebuilds a fitted estimator from that node after checking
 every field's type and the consistency between fields.  Errors raise :class:`SchemaError`
-naming the field's path (``model.steps[2].estimator.state.classes_``).
+naming the field's path (``model.steps[2].estimator.state.classes_``), whatever the
+estimator's own checks raised.
 
 Parameters that choose resources (``n_jobs``, ``verbose``) are never written: a loaded
 model runs with the defaults.
@@ -119,7 +120,12 @@ def dump_params(estimator: Any, where: str, *, skip: frozenset[str] = frozenset(
 
 
 def build_with_params(cls: type, node: Node, **fixed: Any) -> Any:
-    """``cls(**params)`` from the node's ``params``, validated as ``fit`` would."""
+    """``cls(**params)`` from the node's ``params``, validated as ``fit`` would.
+
+    Whatever constructing or validating raises (``InvalidParameterError``, a ``TypeError``
+    for a value of the wrong kind, an ``OverflowError`` for ``10**400``, ...) becomes a
+    :class:`SchemaError` naming the parameters' field.
+    """
     params = node.child("params")
     defaults = cls().get_params(deep=False)
     given = {}
@@ -137,7 +143,7 @@ def build_with_params(cls: type, node: Node, **fixed: Any) -> Any:
         estimator = cls(**given, **fixed)
         if hasattr(estimator, "_validate_params"):
             estimator._validate_params()
-    except (TypeError, ValueError) as exc:
+    except Exception as exc:  # the values are the file's: any failure is the file's
         raise SchemaError(f"{params.where}: {exc}") from None
     return estimator
 
@@ -168,12 +174,14 @@ def positive_int(node: Node, key: str) -> int:
     return value
 
 
-def int_list(node: Node, key: str) -> list[int]:
-    """A list of integers (``n_iter_``, ...)."""
+def count_array(node: Node, key: str, dtype: type) -> np.ndarray:
+    """A list of counts (``n_iter_``, ``n_samples_seen_``) as the integer array fit makes."""
     values = node.get(key, list)
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise SchemaError(f"{node.where}.{key} must be a list of integers.")
-    return values
+    largest = np.iinfo(dtype).max
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= largest
+               for v in values):
+        raise SchemaError(f"{node.where}.{key} must be a list of integers from 0 to {largest}.")
+    return np.asarray(values, dtype=dtype)
 
 
 def saved_labels(labels: Any, where: str) -> list:

@@ -3,16 +3,20 @@
 The transformers are stateless (parameters only); ``SegmentScaler`` keeps its statistics as
 arrays; ``SegmentClassifier`` nests its estimator; the Keras genre classifiers keep their
 weights as plain arrays (no optimizer state), whose shapes are checked against the network
-the parameters describe before it is built (see ``BaseGenreClassifier.restore``).
+the parameters describe before it is built (see ``BaseGenreClassifier.restore``), and their
+Keras settings as names Keras resolves, never code or objects.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._codecs import (
+    RUNTIME_PARAMS,
     Codec,
     Node,
     SchemaError,
@@ -27,13 +31,12 @@ from ._codecs import (
     saved_labels,
 )
 from ._codecs_sklearn import VotingClassifierCodec
+from ._limits import MAX_NETWORK_WEIGHTS
 from .embedder import MusicnnEmbedder
 from .preprocessing import SegmentScaler, SegmentStatistics
 from .segment_classifier import SegmentClassifier
 from .segmenter import MFCCSegmenter
 
-#: The most numbers a saved network's weights may hold (the seed's MLP has about 1 million).
-MAX_NETWORK_WEIGHTS = 50_000_000
 
 
 class _ExactClass(Codec):
@@ -56,7 +59,7 @@ class StatelessTransformerCodec(_ExactClass):
         estimator = build_with_params(self.cls, node)
         try:
             return estimator.fit(["unused.wav"])  # stateless: fit checks the parameters only
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # the parameters are the file's: any failure is the file's
             raise SchemaError(f"{node.where}.params: {exc}") from None
 
     def sizes(self, estimator: Any) -> tuple[int | None, int | None]:
@@ -158,12 +161,18 @@ class GenreNetworkCodec(_ExactClass):
         return getattr(classifiers, self.name)
 
     def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
+        params = dump_params(estimator, where)
+        try:  # what loading would refuse is refused now, while the folder is unchanged
+            _check_keras_params(Node(params, f"{where}.params"),
+                                self.cls().get_params(deep=False))
+        except SchemaError as exc:
+            raise ValueError(f"{exc} (a saved model could not be loaded with it)") from None
         keys = [writer.array(f"{where}.weights.{i}", w)
                 for i, w in enumerate(estimator.network_weights())]
-        return {"params": dump_params(estimator, where), "state": estimator.fitted_state(),
-                "weights": keys}
+        return {"params": params, "state": estimator.fitted_state(), "weights": keys}
 
     def load(self, node: Node, reader: Any) -> Any:
+        _check_keras_params(node.child("params"), self.cls().get_params(deep=False))
         classifier = build_with_params(self.cls, node)
         state = node.child("state")
         restored = {
@@ -183,13 +192,108 @@ class GenreNetworkCodec(_ExactClass):
         if any(w.dtype.kind != "f" or not np.isfinite(w).all() for w in weights):
             raise SchemaError(f"{node.where}.weights must be finite floating-point arrays.")
         try:
-            classifier.restore(restored, weights)
-        except ValueError as exc:
+            classifier.restore(restored, weights)  # builds and compiles the network
+        except Exception as exc:  # from the file's settings: any failure is the file's
             raise SchemaError(f"{node.where}: {exc}") from None
         return classifier
 
     def sizes(self, estimator: Any) -> tuple[int | None, int | None]:
         return estimator.segment_shape_[-1], None
+
+
+#: Parameters that would make Keras run code or use objects: never saved (they are not
+#: JSON), so never taken from a file.
+_CODE_PARAMS = ("model", "build_fn", "callbacks")
+#: Keywords of ``keras.Model.fit``/``compile`` that take data, objects or callbacks: scikeras
+#: and this library pass them, a routed parameter never does.
+_DATA_KEYWORDS = frozenset({"self", "x", "y", "sample_weight", "class_weight",
+                            "validation_data", "callbacks"})
+#: Metric names scikeras passes to Keras as they are, which Keras matches to the loss.
+_KERAS_MATCHED_METRICS = frozenset({"acc", "accuracy", "ce", "crossentropy"})
+
+
+def _check_keras_params(params: Node, defaults: dict[str, Any]) -> None:
+    """Refuse the Keras settings of a genre network that a saved model cannot hold.
+
+    A saved network's settings are names Keras resolves, never code or objects:
+    ``optimizer`` and ``loss`` are names (``"adam"``), ``metrics`` is null or a list of
+    names, ``model``, ``build_fn`` and ``callbacks`` are null.  Routed parameters are
+    ``optimizer__KEY`` for keys of that optimizer's ``get_config()`` (which must build it),
+    and ``fit__KEY``/``compile__KEY`` for keywords of ``keras.Model.fit``/``compile`` that
+    are not the class's own parameters (``defaults``: those have one home, checked by the
+    estimator) nor data or callbacks; each value is a JSON number, string, boolean or null.
+    Imports Keras (TensorFlow is imported already: the classifier's class is).
+
+    Raises
+    ------
+    SchemaError
+        Naming the parameter.
+    """
+    import keras
+
+    data, where = params.data, params.where
+    for key in _CODE_PARAMS:
+        if data.get(key) is not None:
+            raise SchemaError(f"{where}.{key} must be null: a saved model holds no code or "
+                              "objects.")
+    optimizer = _keras_object(data.get("optimizer", defaults["optimizer"]),
+                              f"{where}.optimizer", "optimizer", keras.optimizers.get)
+    _keras_object(data.get("loss", defaults["loss"]), f"{where}.loss", "loss", keras.losses.get)
+    metrics = data.get("metrics", defaults["metrics"])
+    if not isinstance(metrics, (list, type(None))):
+        raise SchemaError(f"{where}.metrics must be null or a list of metric names.")
+    for i, name in enumerate(metrics or []):
+        if not (isinstance(name, str) and name in _KERAS_MATCHED_METRICS):
+            _keras_object(name, f"{where}.metrics[{i}]", "metric", keras.metrics.get)
+    allowed = {"optimizer": set(optimizer.get_config()),
+               "fit": _keywords(keras.Model.fit) - set(defaults),
+               "compile": _keywords(keras.Model.compile) - set(defaults)}
+    routed_to_optimizer = {}
+    for key, value in data.items():
+        prefix, routed, name = key.partition("__")
+        if not routed or name.rsplit("__", 1)[-1] in RUNTIME_PARAMS:
+            continue  # build_with_params ignores runtime settings
+        if prefix not in allowed:
+            raise SchemaError(f"{where}.{key}: a saved model routes only optimizer__, fit__ "
+                              "and compile__ parameters.")
+        if name not in allowed[prefix]:
+            raise SchemaError(f"{where}.{key}: {name!r} is not one of "
+                              f"{sorted(allowed[prefix])}, the {prefix}__ parameters a saved "
+                              "model may hold.")
+        if isinstance(value, (list, dict)):
+            raise SchemaError(f"{where}.{key} must be a number, string, true, false or null, "
+                              f"got {type(value).__name__}.")
+        if prefix == "optimizer":
+            routed_to_optimizer[name] = value
+    try:  # as scikeras builds it
+        type(optimizer)(**routed_to_optimizer)
+    except Exception as exc:
+        given = ", ".join(f"optimizer__{key}={value!r}"
+                          for key, value in routed_to_optimizer.items())
+        raise SchemaError(f"{where}: {given} cannot configure the {type(optimizer).__name__} "
+                          f"optimizer: {exc}") from None
+
+
+def _keras_object(value: Any, field: str, kind: str, get: Callable[[str], Any]) -> Any:
+    """What Keras' ``get`` resolves the name ``value`` to, if it is one of Keras' own."""
+    if not isinstance(value, str):
+        raise SchemaError(f"{field} must be the name of a Keras {kind} (such as those in "
+                          f"keras.{kind}s), got {type(value).__name__}.")
+    try:
+        resolved = get(value)
+    except Exception:
+        resolved = None
+    # Keras' own class, function or instance, not one that other code registered
+    if not str(getattr(resolved, "__module__", "")).startswith("keras."):
+        raise SchemaError(f"{field} is {value!r}, which Keras does not know as a {kind}.")
+    return resolved
+
+
+def _keywords(function: Callable) -> set[str]:
+    """The keyword parameters of ``function`` a routed parameter may set."""
+    return {name for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            } - _DATA_KEYWORDS
 
 
 def _shape(node: Node, key: str) -> tuple[int, int]:

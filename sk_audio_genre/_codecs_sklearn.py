@@ -1,8 +1,9 @@
 """Codecs of the scikit-learn classes a saved model may hold.
 
-``Pipeline`` (nested steps), ``FeatureUnion`` (without weights), ``StandardScaler``, ``LogisticRegression`` and a soft
-``VotingClassifier`` whose members are saved classifiers.  Each restores exactly the
-fitted attributes scikit-learn's own ``fit`` sets and that prediction reads.
+``Pipeline`` (nested steps), ``FeatureUnion`` (without weights), ``StandardScaler``,
+``LogisticRegression`` and a soft ``VotingClassifier`` whose members are saved classifiers
+(with weights it can average by).  Each restores exactly the fitted attributes
+scikit-learn's own ``fit`` sets and that prediction reads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ._limits import MAX_ENSEMBLE_MEMBERS
 from ._codecs import (
     Codec,
     Node,
@@ -22,10 +24,10 @@ from ._codecs import (
     array,
     build_with_params,
     class_labels,
+    count_array,
     dump_estimator,
     dump_params,
     feature_count,
-    int_list,
     load_estimator,
     positive_int,
     saved_labels,
@@ -120,7 +122,7 @@ class StandardScalerCodec(Codec):
         scaler.n_features_in_ = n
         seen = state.get("n_samples_seen_", (int, list))
         scaler.n_samples_seen_ = (seen if isinstance(seen, int)
-                                  else np.asarray(int_list(state, "n_samples_seen_"), np.int64))
+                                  else count_array(state, "n_samples_seen_", np.int64))
         keys = node.child("arrays").data
         scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n) if "mean_" in keys else None
         scaler.var_ = array(node, reader, "var_", ndim=1, length=n) if "var_" in keys else None
@@ -165,25 +167,40 @@ class LogisticRegressionCodec(Codec):
         model.intercept_ = array(node, reader, "intercept_", ndim=1, length=rows)
         model.classes_ = classes
         model.n_features_in_ = n_features
-        model.n_iter_ = np.asarray(int_list(state, "n_iter_"), dtype=np.int32)
+        model.n_iter_ = count_array(state, "n_iter_", np.int32)
         return model
 
     def sizes(self, estimator: LogisticRegression) -> tuple[int | None, int | None]:
         return estimator.n_features_in_, None
 
 
+def _member_count(n_members: int, where: str) -> None:
+    """Refuse an ensemble of more members than ``seed_ensemble`` makes (its bound)."""
+    if n_members > MAX_ENSEMBLE_MEMBERS:
+        raise SchemaError(f"{where} has {n_members} members, more than "
+                          f"{MAX_ENSEMBLE_MEMBERS}: the bound of seed_ensemble.")
+
+
 class VotingClassifierCodec(Codec):
-    """A soft-voting ensemble (loaded as :class:`~sk_audio_genre.ensemble.GenreVotingClassifier`).  ``VotingClassifier`` fits its members on label-encoded
-    targets, so every member's classes must be ``0 .. n_classes - 1``."""
+    """A soft-voting ensemble (loaded as :class:`~sk_audio_genre.ensemble.GenreVotingClassifier`).
+
+    ``VotingClassifier`` fits its members on label-encoded targets, so every member's classes
+    must be ``0 .. n_classes - 1``."""
 
     def owns(self, estimator: Any) -> bool:
         return isinstance(estimator, VotingClassifier) and estimator.voting == "soft"
 
     def dump(self, estimator: VotingClassifier, writer: Any, where: str) -> dict[str, Any]:
         weights = None if estimator.weights is None else [float(w) for w in estimator.weights]
+        params = {"voting": "soft", "weights": weights,
+                  "flatten_transform": bool(estimator.flatten_transform)}
+        try:  # what loading would refuse is refused now, while the folder is unchanged
+            _member_count(len(estimator.estimators_), where)
+            _voting_weights(Node(params, f"{where}.params"), len(estimator.estimators_))
+        except SchemaError as exc:
+            raise ValueError(f"{exc} (a saved model could not be loaded with them)") from None
         return {
-            "params": {"voting": "soft", "weights": weights,
-                       "flatten_transform": bool(estimator.flatten_transform)},
+            "params": params,
             "state": {"classes_": saved_labels(estimator.classes_, where)},
             "members": _dump_named(list(estimator.named_estimators_.items()), writer, where),
         }
@@ -193,6 +210,8 @@ class VotingClassifierCodec(Codec):
         if params.get("voting", str) != "soft":
             raise SchemaError(f"{params.where}.voting must be 'soft'.")
         classes = class_labels(node.child("state"))
+        _member_count(len(node.get("members", list)), node.where)  # before building any
+        weights = _voting_weights(params, len(node.get("members", list)))
         members = _load_named(node, "members", reader)
         for i, (_, member) in enumerate(members):
             if np.asarray(member.classes_).tolist() != list(range(len(classes))):
@@ -200,10 +219,6 @@ class VotingClassifierCodec(Codec):
                     f"{node.where}.members[{i}]: member classes "
                     f"{np.asarray(member.classes_).tolist()} are not the ensemble's "
                     f"{len(classes)} encoded classes 0..{len(classes) - 1}.")
-        weights = params.get("weights", (list, type(None)))
-        if weights is not None and (len(weights) != len(members) or not all(
-                isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)):
-            raise SchemaError(f"{params.where}.weights must be null or one number per member.")
         from .ensemble import GenreVotingClassifier
 
         ensemble = GenreVotingClassifier.from_fitted(
@@ -213,6 +228,30 @@ class VotingClassifierCodec(Codec):
 
     def sizes(self, estimator: VotingClassifier) -> tuple[int | None, int | None]:
         return feature_count(estimator.estimators_[0])[0], None
+
+
+def _voting_weights(params: Node, n_members: int) -> list[int | float] | None:
+    """Soft-voting weights: null, or one finite, non-negative number per member whose sum is
+    a positive, finite, normal float.  ``np.average`` divides by that sum: zero raised
+    ZeroDivisionError, ``1e308 + 1e308`` overflowed to NaN probabilities, and a subnormal
+    sum would round the averaged probabilities to a few digits."""
+    weights = params.get("weights", (list, type(None)))
+    if weights is None:
+        return None
+    where = f"{params.where}.weights"
+    if len(weights) != n_members or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
+        raise SchemaError(f"{where} must be null or one number per member ({n_members}).")
+    largest = np.finfo(np.float64).max
+    if not all(0 <= w <= largest for w in weights):
+        raise SchemaError(f"{where} must be finite and non-negative, got {weights}.")
+    with np.errstate(over="ignore"):
+        total = float(np.asarray(weights, dtype=np.float64).sum())
+    if not np.finfo(np.float64).smallest_normal <= total <= largest:
+        raise SchemaError(f"{where} sum to {total!r}; the members' probabilities are averaged "
+                          "with these weights, which needs a positive, finite sum (and one "
+                          "no smaller than 2.2e-308).")
+    return weights
 
 
 SKLEARN_CODECS: dict[str, Codec] = {

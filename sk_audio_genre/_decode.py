@@ -1,17 +1,32 @@
 """Decode the window of an audio file that an analysis needs, as librosa.load would.
 
 :class:`FilePlan` says which frames of which file to decode (planned from its header, see
-:mod:`sk_audio_genre._header`); :func:`load_window` decodes them as float32 mono at the
+:mod:`sk_audio_genre._header`); :func:`read_window` decodes them as float32 mono at the
 analysis rate, like ``librosa.load(path, sr=sr, offset=..., duration=...)``: libsndfile for
 most formats (with two faster exact readers for 16-bit PCM), FFmpeg through PyAV for the
-rest, ``librosa.to_mono`` and ``librosa.resample`` (``soxr_hq``).  Shared by the MFCC
-segments (:mod:`sk_audio_genre._audio`) and musicnn's patches (:mod:`sk_audio_genre._patches`).
+rest (seeking to the window, so memory does not grow with the file's length),
+``librosa.to_mono`` and ``librosa.resample`` (``soxr_hq``).  Shared by the MFCC segments
+(:mod:`sk_audio_genre._audio`) and musicnn's patches (:mod:`sk_audio_genre._patches`).
+
+Two things librosa.load does not do:
+
+* **Blocks.**  The window is read in blocks of :data:`BLOCK_FRAMES` frames and each block
+  is mixed to mono before the next is read, so a file with many channels never holds
+  ``channels x frames`` samples at once.  Mixing block by block gives the same samples as
+  mixing the whole window (each output sample is the mean of its own frame).
+* **Full scale.**  Float files may hold samples far beyond full scale (a file written at
+  16-bit scale has values in the thousands); the features assume about ``[-1, 1]``, and
+  musicnn's float16 step overflows to infinity well beyond it.  A window peaking above
+  :data:`MAX_PEAK` is scaled down to peak at full scale, and :class:`Window` says by how
+  much.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import librosa
@@ -20,10 +35,24 @@ import soundfile as sf
 
 from ._header import AudioFileError, short_error
 
+#: Frames read (and mixed to mono) at a time.
+BLOCK_FRAMES = 1 << 16
+#: The largest peak analysed as it is: +12 dBFS, well above the fraction of a decibel
+#: float masters exceed full scale by, and well below the +20 dBFS or so where musicnn's
+#: float16 mel power overflows for a loud low tone.  Louder windows are scaled to peak at 1.
+MAX_PEAK = 4.0
+#: Seconds decoded before an FFmpeg window's start after seeking: the decoder's state
+#: (AAC's overlapping transforms) is rebuilt by then, and the pre-roll is dropped.
+FFMPEG_PREROLL_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class FilePlan:
-    """The window of one file to decode, in the file's own frames, and what it should give."""
+    """The window of one file to decode, in the file's own frames, and what it should give.
+
+    ``frames`` is the file's length in its own frames (FFmpeg formats: the container's
+    estimate); ``n_complete`` is how many units (segments, patches) the window fills.
+    """
 
     path: str
     samplerate: int
@@ -32,6 +61,16 @@ class FilePlan:
     n_complete: int
     format: str = ""
     subtype: str = ""
+    frames: int = 0
+
+
+@dataclass(frozen=True)
+class Window:
+    """A decoded window: mono float32 ``samples`` at the analysis rate, and ``gain``, the
+    factor (``<= 1``) they were scaled by because the file's samples exceeded full scale."""
+
+    samples: np.ndarray
+    gain: float = 1.0
 
 
 def resampled_length(n_samples: int, orig_sr: int, target_sr: int) -> int:
@@ -53,8 +92,7 @@ def place_window(
     if offset == "center":
         start = max(0, (frames - needed) // 2)
     else:
-        start = int(round(float(offset) * samplerate))
-    start = min(start, frames)
+        start = min(frames, int(round(float(offset) * samplerate)))
     return start, min(frames, start + needed)
 
 
@@ -67,11 +105,12 @@ def prepare_decoding() -> None:
     librosa.feature.melspectrogram  # noqa: B018 - the attribute access is the import
 
 
-def load_window(plan: FilePlan, sr: int) -> np.ndarray:
+def read_window(plan: FilePlan, sr: int) -> Window:
     """Decode the planned window as float32 mono at ``sr`` (like ``librosa.load``).
 
     Stereo is averaged to mono with ``librosa.to_mono``; other rates are resampled with
-    ``librosa.resample`` (its default ``soxr_hq``).
+    ``librosa.resample`` (its default ``soxr_hq``).  A float file whose samples peak
+    far beyond full scale (above :data:`MAX_PEAK`) is scaled down to peak at 1.
 
     Raises
     ------
@@ -79,60 +118,119 @@ def load_window(plan: FilePlan, sr: int) -> np.ndarray:
         If a decoded sample is NaN or infinite (a float file can hold them; one would
         turn its whole segment or patch into NaN).
     """
-    y = _read_au_pcm16(plan) if (plan.format, plan.subtype) == ("AU", "PCM_16") else None
-    if y is None:
-        y = _read_with_ffmpeg(plan) if plan.format == "FFMPEG" else _read_with_libsndfile(plan)
-    if not plan.subtype.startswith(("PCM", "ULAW", "ALAW")):  # integer samples are finite
-        _check_finite(y, plan)
-    y = librosa.to_mono(y) if y.shape[0] > 1 else y[0]
-    if plan.samplerate != sr and y.size:
-        y = librosa.resample(y, orig_sr=plan.samplerate, target_sr=sr)
-    return np.ascontiguousarray(y, dtype=np.float32)
-
-
-def _check_finite(y: np.ndarray, plan: FilePlan) -> None:
-    """Refuse decoded ``(channels, frames)`` samples holding NaN or infinity."""
-    bad = ~np.isfinite(y).all(axis=0)
-    if bad.any():
-        n, first = int(bad.sum()), int(np.argmax(bad))
+    floats = not plan.subtype.startswith(("PCM", "ULAW", "ALAW"))  # integers are in range
+    pieces, peak, position = [], 0.0, plan.start
+    n_bad, first_bad = 0, None
+    for block in _blocks(plan):
+        block_peak = 0.0
+        if floats:
+            bad = ~np.isfinite(block).all(axis=0)
+            if bad.any():
+                n_bad += int(bad.sum())
+                first_bad = position + int(np.argmax(bad)) if first_bad is None else first_bad
+            else:
+                block_peak = float(np.abs(block).max(initial=0.0))
+                peak = max(peak, block_peak)
+        position += block.shape[1]
+        if block.shape[0] == 1:
+            pieces.append(block[0])
+        elif block_peak > MAX_PEAK:  # in float64: a mean of huge float32 values overflows
+            pieces.append(block.mean(axis=0, dtype=np.float64))
+        else:
+            pieces.append(librosa.to_mono(block))
+    if n_bad:
         raise AudioFileError(
             plan.path,
-            f"{n} sample{'s are' if n != 1 else ' is'} NaN or infinite (first at "
-            f"{(plan.start + first) / plan.samplerate:.3f} s)",
+            f"{n_bad} sample{'s are' if n_bad != 1 else ' is'} NaN or infinite (first at "
+            f"{first_bad / plan.samplerate:.3f} s)",
         )
+    y = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    gain = 1.0
+    if peak > MAX_PEAK:
+        gain = 1.0 / peak
+        y = (y.astype(np.float64) * gain).astype(np.float32)
+    if plan.samplerate != sr and y.size:
+        y = librosa.resample(y, orig_sr=plan.samplerate, target_sr=sr)
+    return Window(np.ascontiguousarray(y, dtype=np.float32), gain)
 
 
-def _read_with_ffmpeg(plan: FilePlan) -> np.ndarray:
-    """The planned window as float32 ``(channels, frames)``, decoded by FFmpeg (PyAV)."""
-    import av
-
-    with av.open(plan.path) as container:
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=plan.samplerate)
-        chunks, decoded = [], 0
-        for frame in container.decode(stream):
-            for converted in resampler.resample(frame):
-                chunk = converted.to_ndarray()
-                chunks.append(chunk)
-                decoded += chunk.shape[1]
-            if decoded >= plan.stop:
-                break
-    if not chunks:
-        return np.zeros((stream.channels or 1, 0), dtype=np.float32)
-    return np.concatenate(chunks, axis=1)[:, plan.start : plan.stop].astype(np.float32)
+def load_window(plan: FilePlan, sr: int) -> np.ndarray:
+    """The samples of :func:`read_window`."""
+    return read_window(plan, sr).samples
 
 
-def _read_with_libsndfile(plan: FilePlan) -> np.ndarray:
-    """The planned window as float32 ``(channels, frames)``, decoded by libsndfile."""
-    with sf.SoundFile(plan.path) as f:
+def decode(plan: FilePlan, sr: int) -> Window:
+    """:func:`read_window`, every failure an :class:`AudioFileError` naming the file."""
+    try:
+        return read_window(plan, sr)
+    except AudioFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types
+        raise AudioFileError(plan.path, f"decoding failed ({short_error(exc)})") from None
+
+
+def _blocks(plan: FilePlan) -> Iterator[np.ndarray]:
+    """The planned window as float32 ``(channels, frames)`` blocks, by the fastest exact reader."""
+    if (plan.format, plan.subtype) == ("AU", "PCM_16"):
+        whole = _read_au_pcm16(plan)
+        if whole is not None:
+            yield whole
+            return
+    yield from _ffmpeg_blocks(plan) if plan.format == "FFMPEG" else _libsndfile_blocks(plan)
+
+
+def _libsndfile_blocks(plan: FilePlan) -> Iterator[np.ndarray]:
+    """The planned window decoded by libsndfile, block by block."""
+    pcm16 = plan.subtype == "PCM_16"
+    # a bytes path opens any file name, UTF-8 or not
+    with sf.SoundFile(os.fsencode(plan.path)) as f:
         if plan.start:
             f.seek(plan.start)
-        frames = plan.stop - plan.start
-        if plan.subtype == "PCM_16":
-            # libsndfile's own float conversion is sample / 32768; numpy does the same
-            # (exactly: a power of two) several times faster.
-            return _pcm16_to_float32(f.read(frames=frames, dtype="int16", always_2d=True).T)
-        return f.read(frames=frames, dtype="float32", always_2d=True).T
+        remaining = plan.stop - plan.start
+        while remaining > 0:
+            n = min(BLOCK_FRAMES, remaining)
+            if pcm16:
+                # libsndfile's own float conversion is sample / 32768; numpy does the same
+                # (exactly: a power of two) several times faster.
+                block = _pcm16_to_float32(f.read(frames=n, dtype="int16", always_2d=True).T)
+            else:
+                block = f.read(frames=n, dtype="float32", always_2d=True).T
+            if block.shape[1] == 0:
+                return
+            yield block
+            remaining -= block.shape[1]
+
+
+def _ffmpeg_blocks(plan: FilePlan) -> Iterator[np.ndarray]:
+    """The planned window decoded by FFmpeg (PyAV), one decoded frame at a time.
+
+    Seeks to :data:`FFMPEG_PREROLL_SECONDS` before the window's start instead of decoding
+    from the file's start, and places every decoded frame by its timestamp, so only the
+    window (and the pre-roll) is decoded and held.
+    """
+    import av
+
+    rate = plan.samplerate
+    with open(plan.path, "rb") as fh, av.open(fh) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=rate)
+        seek_to = plan.start - int(FFMPEG_PREROLL_SECONDS * rate)
+        if seek_to > 0 and stream.time_base:
+            container.seek(int(seek_to / rate / stream.time_base), stream=stream)
+        position = None  # the next decoded sample's index, in the file's frames
+        for frame in container.decode(stream):
+            if frame.pts is not None and stream.time_base:
+                position = int(round(float(frame.pts * stream.time_base) * rate))
+            elif position is None:
+                position = 0
+            for converted in resampler.resample(frame):
+                chunk = converted.to_ndarray()
+                first, position = position, position + chunk.shape[1]
+                lo, hi = max(plan.start - first, 0), min(plan.stop - first, chunk.shape[1])
+                if hi > lo:
+                    yield chunk[:, lo:hi].astype(np.float32, copy=False)
+            if position >= plan.stop:
+                return
 
 
 def _read_au_pcm16(plan: FilePlan) -> np.ndarray | None:
@@ -147,8 +245,8 @@ def _read_au_pcm16(plan: FilePlan) -> np.ndarray | None:
         if len(header) < 24 or header[:4] != b".snd":
             return None
         data_offset, _, encoding, _, channels = struct.unpack(">5I", header[4:24])
-        if encoding != 3 or channels == 0:  # 3: 16-bit linear PCM
-            return None
+        if encoding != 3 or not 1 <= channels <= 2:  # 3: 16-bit linear PCM
+            return None  # more channels are read in blocks by libsndfile
         count = (plan.stop - plan.start) * channels
         f.seek(data_offset + plan.start * channels * 2)
         samples = np.fromfile(f, dtype=">i2", count=count)
@@ -162,13 +260,3 @@ def _pcm16_to_float32(samples: np.ndarray) -> np.ndarray:
     y = samples.astype(np.float32)
     y *= np.float32(1 / 32768)
     return y
-
-
-def decode(plan: FilePlan, sr: int) -> np.ndarray:
-    """:func:`load_window`, every failure an :class:`AudioFileError` naming the file."""
-    try:
-        return load_window(plan, sr)
-    except AudioFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types
-        raise AudioFileError(plan.path, f"decoding failed ({short_error(exc)})") from None

@@ -11,34 +11,26 @@ only in what they compute from one file; the work around it is the same and live
    reason), which callers read as data: a command line needs no warning text to learn
    which file failed.
 
-An *extractor* is a small picklable object (it travels to joblib and Dask workers) with
+An *extractor* is a small picklable object (it travels to joblib and Dask workers) that
+follows the :class:`Extractor` protocol: it plans a file's window from its header, gives
+the shape of one file's features, and decodes and computes them as an :class:`Extraction`.
 
-``plan(path) -> plan``
-    Reads the header only; raises :class:`~sk_audio_genre._audio.AudioFileError`.
-``shape(plans) -> tuple``
-    The shape of one file's features, given every good file's plan.
-``extract(plan) -> (features, n_filled, n_silent)``
-    Decodes and computes; ``features`` may be shorter than ``shape`` along its first axis
-    (the rest stays NaN); ``n_silent`` of the ``n_filled`` units are digital silence.
-    Raises ``AudioFileError``.
-``expected(plan) -> int``
-    How many units (segments, patches) a complete analysis of the file gives.
-``sr``
-    The sample rate the features are computed at.
-
-Results that cannot be trusted are not passed off as answers: a file that is digital
-silence throughout fails ("nothing to classify"); silent parts, a sample rate far below
-``sr`` and a window the file fills only partly are named in the file's report and in one
-warning.
+Results that cannot be trusted are not passed off as answers: a file that is silent
+throughout (digital silence, or nothing above :data:`QUIET_PEAK_DBFS`) fails ("nothing to
+classify"), as does one whose features are not finite or whose analysis raised; silent
+parts, a sample rate far below ``sr``, samples beyond full scale and a window the file
+fills only partly are named in the file's report (:attr:`FileReport.notes`) and in one
+warning.  One bad file never costs the others their features.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -46,10 +38,39 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted
 
+from ._decode import FilePlan
 from ._header import AudioFileError
 
 #: How many files an error or warning message lists before it only counts the rest.
 MAX_LISTED = 20
+#: A unit (segment, patch) whose samples all stay below this level is silent: -60 dBFS is
+#: 60 dB under full scale, inaudible at any normal listening level (16-bit dither sits at
+#: about -90 dBFS), so features computed from it describe noise, not music.
+QUIET_PEAK_DBFS = -60.0
+#: A file recorded below this fraction of the analysis rate lacks much of its spectrum.
+LOW_RATE_FRACTION = 0.75
+#: Unanalysed audio at either end of a file, in seconds, that still counts as "all" of it
+#: (GTZAN's 30.01 s tracks around the shipped model's 29.92 s window).
+WHOLE_FILE_SLACK_SECONDS = 0.5
+
+
+class Note(str):
+    """One fact that makes a file's features less trustworthy, in words, with its ``kind``.
+
+    A note is its text (a ``str``); ``kind`` (``"silence"``, ``"low_rate"``,
+    ``"full_scale"``) names the fact, so that the reports of several feature extractors of
+    one file keep one note per fact (:func:`merge_reports`).
+    """
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> Note:
+        note = super().__new__(cls, text)
+        note.kind = kind
+        return note
+
+    def __reduce__(self) -> tuple:
+        return (Note, (str(self), self.kind))
 
 
 @dataclass(frozen=True)
@@ -66,8 +87,15 @@ class FileReport:
         Why the file failed or is partial, in a few words; ``""`` when ``"ok"``.
     n_filled, n_expected : int
         Units analysed, and units a complete analysis gives.
-    notes : tuple of str
-        What else makes the features less trustworthy: silent units, a low sample rate.
+    notes : tuple of Note
+        What else makes the features less trustworthy: silent units, a low sample rate,
+        samples beyond full scale (each a ``str``).
+    units : str
+        What a file is cut into (``"segments"``, ``"patches"``).
+    start, stop : float or None
+        The analysed part of the file, in seconds from its start; None if unread.
+    duration : float or None
+        The file's length in seconds, from its header.
     """
 
     path: str
@@ -76,27 +104,122 @@ class FileReport:
     n_filled: int = 0
     n_expected: int = 0
     notes: tuple[str, ...] = ()
+    units: str = ""
+    start: float | None = None
+    stop: float | None = None
+    duration: float | None = None
+
+    @property
+    def analysed(self) -> str:
+        """Which part of the file the features describe, in words.
+
+        ``"none"`` for a failed file, ``"all"`` when the analysed window covers the whole
+        file (within :data:`WHOLE_FILE_SLACK_SECONDS` at either end), else its span, such
+        as ``"135.0-164.9 s of 300.0 s"``; a partial analysis adds the units filled.
+
+        Examples
+        --------
+        >>> FileReport("a.wav", "ok", start=135.0, stop=164.92, duration=300.0).analysed
+        '135.0-164.9 s of 300.0 s'
+        >>> FileReport("b.wav", "partial", "4 of 10 patches filled", 4, 10, units="patches",
+        ...            start=0.0, stop=12.0, duration=12.0).analysed
+        'all (4 of 10 patches)'
+        """
+        if self.status == "failed":
+            return "none"
+        if (self.start is None or self.stop is None or self.duration is None
+                or (self.start <= WHOLE_FILE_SLACK_SECONDS
+                    and self.duration - self.stop <= WHOLE_FILE_SLACK_SECONDS)):
+            span = "all"
+        else:
+            span = f"{self.start:.1f}-{self.stop:.1f} s of {self.duration:.1f} s"
+        if self.status == "partial":
+            span += f" ({self.n_filled} of {self.n_expected} {self.units})"
+        return span
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What an extractor computed from one file.
+
+    Attributes
+    ----------
+    features : ndarray
+        The file's features, finite wherever they describe audio.  With units
+        (segments, patches) on the first axis, the units past ``n_filled`` are NaN.
+    n_filled : int
+        Units analysed.
+    n_silent : int
+        Of those, the units whose samples all stay below :data:`QUIET_PEAK_DBFS`.
+    peak : float
+        The largest absolute sample analysed, after ``gain``.
+    gain : float
+        The factor the samples were scaled by because they exceeded full scale (1: not).
+    """
+
+    features: np.ndarray
+    n_filled: int
+    n_silent: int = 0
+    peak: float = 1.0
+    gain: float = 1.0
+
+
+class Extractor(Protocol):
+    """What :func:`extract_files` needs of a feature extractor (``MFCCSegmenter``'s
+    :class:`~sk_audio_genre._audio.SegmentSpec`, ``MusicnnEmbedder``'s
+    :class:`~sk_audio_genre._patches.PatchSpec`).  It must pickle: it travels to joblib
+    and Dask workers."""
+
+    #: The sample rate the features are computed at.
+    sr: int
+    #: What a file is cut into, for messages (``"segments"``, ``"patches"``).
+    units: str
+
+    def plan(self, path: str) -> FilePlan:
+        """Read the file's header only and place the window; raise ``AudioFileError``."""
+
+    def shape(self, plans: Sequence[FilePlan]) -> tuple[int, ...]:
+        """The shape of one file's features, given every good file's plan."""
+
+    def expected(self, plan: FilePlan) -> int:
+        """How many units a complete analysis of the file gives."""
+
+    def extract(self, plan: FilePlan) -> Extraction:
+        """Decode the planned window and compute its features; raise ``AudioFileError``."""
+
+
+def silent_units(units: np.ndarray) -> int:
+    """How many rows of ``units`` (one unit's samples per row) stay below
+    :data:`QUIET_PEAK_DBFS`.
+
+    >>> import numpy as np
+    >>> silent_units(np.array([[0.0, 0.0], [3e-5, -3e-5], [0.5, 0.0]]))
+    2
+    """
+    if units.size == 0:
+        return 0
+    return int((np.abs(units).max(axis=1) < 10 ** (QUIET_PEAK_DBFS / 20)).sum())
 
 
 def extract_files(
     paths: list[str],
-    extractor: Any,
+    extractor: Extractor,
     *,
     n_jobs: int | None,
     verbose: int,
     on_error: str,
-    units: str,
     stacklevel: int = 2,
 ) -> tuple[np.ndarray, list[FileReport]]:
     """Features of every file, NaN rows for failed ones, and one report per file.
 
     ``on_error="raise"`` raises one ``ValueError`` listing every bad file: after the header
     checks when any header is bad (nothing has been computed yet), else after decoding.
-    ``on_error="nan"`` warns once per stage instead.  Files with fewer ``units``
-    (segments, patches) than asked for get one ``UserWarning`` listing them.  Warnings
-    name the line ``stacklevel`` frames up (2: the caller of this function).
+    ``on_error="nan"`` warns once per stage instead.  Files with fewer units (segments,
+    patches) than asked for get one ``UserWarning`` listing them.  Warnings name the line
+    ``stacklevel`` frames up (2: the caller of this function).
     """
-    plans: list[Any] = []
+    units = extractor.units
+    plans: list[FilePlan | None] = []
     reports: list[FileReport | None] = []
     for path in paths:
         try:
@@ -104,7 +227,10 @@ def extract_files(
             reports.append(None)
         except AudioFileError as exc:
             plans.append(None)
-            reports.append(FileReport(path, "failed", exc.reason))
+            reports.append(FileReport(path, "failed", exc.reason, units=units))
+        except Exception as exc:  # noqa: BLE001 - one file's surprise never costs the others
+            plans.append(None)
+            reports.append(FileReport(path, "failed", unexpected_reason(exc), units=units))
     _handle_failures(reports, on_error, stage="checking the files", stacklevel=stacklevel + 1)
 
     good = [i for i, plan in enumerate(plans) if plan is not None]
@@ -114,17 +240,24 @@ def extract_files(
         delayed(extract_or_reason)(extractor, plans[i]) for i in good
     )
     decode_failed: list[FileReport | None] = [None] * len(paths)
-    for i, (features, n_filled, n_silent, reason) in zip(good, results, strict=True):
-        expected = extractor.expected(plans[i])
-        if features is None or n_silent == n_filled:
-            reason = reason or f"digital silence throughout ({n_filled} of {n_filled} {units})"
-            reports[i] = decode_failed[i] = FileReport(paths[i], "failed", reason, 0, expected)
-            continue
-        out[i, : features.shape[0]] = features
-        status = "ok" if n_filled >= expected else "partial"
-        why = "" if status == "ok" else f"{n_filled} of {expected} {units} filled"
-        notes = _notes(plans[i].samplerate, extractor.sr, n_silent, n_filled, units)
-        reports[i] = FileReport(paths[i], status, why, n_filled, expected, notes)
+    for i, (extraction, reason) in zip(good, results, strict=True):
+        plan = plans[i]
+        report = FileReport(paths[i], "failed", reason, 0, extractor.expected(plan), (),
+                            units, **_window_of(plan))
+        if extraction is not None and extraction.n_silent == extraction.n_filled:
+            report = replace(report, reason=_silence_reason(extraction))
+        elif extraction is not None:
+            out[i, : extraction.features.shape[0]] = extraction.features
+            filled, expected = extraction.n_filled, report.n_expected
+            status = "ok" if filled >= expected else "partial"
+            report = replace(
+                report, status=status, n_filled=filled,
+                reason="" if status == "ok" else f"{filled} of {expected} {units} filled",
+                notes=_notes(plan, extractor.sr, extraction, units),
+            )  # fmt: skip
+        if report.status == "failed":
+            decode_failed[i] = report
+        reports[i] = report
     _handle_failures(decode_failed, on_error, stage="decoding the files",
                      stacklevel=stacklevel + 1)
     partial = [r for r in reports if r is not None and r.status == "partial"]
@@ -143,30 +276,87 @@ def extract_files(
     return out, [r for r in reports if r is not None]
 
 
-#: A file recorded below this fraction of the analysis rate lacks much of its spectrum.
-LOW_RATE_FRACTION = 0.75
+def _window_of(plan: FilePlan) -> dict[str, float]:
+    """The planned window and the file's length, in seconds, for a :class:`FileReport`."""
+    rate = plan.samplerate
+    return {"start": plan.start / rate, "stop": plan.stop / rate,
+            "duration": max(plan.frames, plan.stop) / rate}
 
 
-def _notes(samplerate: int, sr: int, n_silent: int, n_filled: int, units: str) -> tuple:
+def _silence_reason(extraction: Extraction) -> str:
+    if extraction.peak == 0:
+        return "digital silence throughout: nothing to classify"
+    level = 20 * math.log10(extraction.peak)
+    return (f"silent throughout (peak {level:.1f} dBFS, below {QUIET_PEAK_DBFS:.0f} dBFS): "
+            "nothing to classify")
+
+
+def _notes(plan: FilePlan, sr: int, extraction: Extraction, units: str) -> tuple[Note, ...]:
+    """What makes a file's features less trustworthy; each fact worded the same whatever
+    the extractor, so that a file's notes from several extractors can be merged."""
     notes = []
-    if n_silent:
-        notes.append(f"{n_silent} of {n_filled} {units} are digital silence")
-    if samplerate < LOW_RATE_FRACTION * sr:
-        notes.append(f"recorded at {samplerate} Hz, far below the {sr} Hz the features are "
-                     f"computed at: its top {(sr - samplerate) / 2000:.1f} kHz are missing")
+    if extraction.gain < 1:
+        notes.append(Note(f"samples exceed full scale (peak {-20 * math.log10(extraction.gain):+.1f}"
+                          " dBFS); analysed scaled down to full scale", "full_scale"))
+    if extraction.n_silent:
+        notes.append(Note(f"{extraction.n_silent} of {extraction.n_filled} {units} are silent "
+                          f"(below {QUIET_PEAK_DBFS:.0f} dBFS)", "silence"))
+    if plan.samplerate < LOW_RATE_FRACTION * sr:
+        notes.append(Note(f"recorded at {plan.samplerate} Hz: it holds nothing above "
+                          f"{plan.samplerate / 2000:.1f} kHz", "low_rate"))
     return tuple(notes)
+
+
+def merge_reports(reports: Sequence[FileReport]) -> FileReport:
+    """One file's reports from several feature extractors (a ``FeatureUnion``), as one.
+
+    The worst status wins, with the first such extractor's account of it (its reason, units
+    and window); the notes keep one per fact (:attr:`Note.kind`), the first extractor's.
+
+    Raises
+    ------
+    ValueError
+        If ``reports`` is empty.
+    """
+    if not reports:
+        raise ValueError("no reports to merge")
+    notes: dict[str, str] = {}
+    for note in (n for r in reports for n in r.notes):
+        notes.setdefault(getattr(note, "kind", note), note)
+    worst = min(reports, key=lambda r: ("failed", "partial", "ok").index(r.status))
+    return replace(worst, notes=tuple(notes.values()))
 
 
 class AudioFilesTransformer(TransformerMixin, BaseEstimator):
     """Shared base of the transformers that read audio files (``MFCCSegmenter``,
     ``MusicnnEmbedder``): their work through :func:`extract_files`, and their tags.
 
-    A subclass defines ``_spec()`` (its validated extractor), ``_units`` (what a file is
-    cut into, for messages), and documents ``transform``/``transform_with_report``,
-    which return ``self._extract(X)``.
+    A subclass defines ``_spec()`` (its validated :class:`Extractor`) and documents
+    ``transform``/``transform_with_report``, which return ``self._extract(X)``.
     """
 
-    _units = "units"
+    def set_params(self, **params: Any) -> AudioFilesTransformer:
+        """Set the parameters, and check them as ``fit`` does.
+
+        Returns
+        -------
+        self : estimator
+
+        Raises
+        ------
+        ValueError
+            If a parameter or their combination is invalid (out of its bounds, for
+            example); the estimator keeps its previous parameters.
+        """
+        previous = self.get_params(deep=False)
+        super().set_params(**params)
+        try:
+            self._validate_params()
+            self._spec()
+        except Exception:
+            super().set_params(**previous)
+            raise
+        return self
 
     def _extract(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
         """The work of ``transform`` and ``transform_with_report``; their warnings name
@@ -176,7 +366,7 @@ class AudioFilesTransformer(TransformerMixin, BaseEstimator):
         paths = validate_paths(X)
         return extract_files(
             paths, self._spec(), n_jobs=self.n_jobs, verbose=self.verbose,
-            on_error=self.on_error, units=self._units, stacklevel=4,
+            on_error=self.on_error, stacklevel=4,
         )  # fmt: skip
 
     def __sklearn_tags__(self) -> Tags:
@@ -191,13 +381,32 @@ class AudioFilesTransformer(TransformerMixin, BaseEstimator):
         return tags
 
 
-def extract_or_reason(extractor: Any, plan: Any) -> tuple[np.ndarray | None, int, int, str]:
-    """``extractor.extract(plan)`` for a parallel worker: errors come back as a reason."""
+def extract_or_reason(extractor: Extractor, plan: FilePlan) -> tuple[Extraction | None, str]:
+    """``extractor.extract(plan)`` for a parallel worker: a failure comes back as a reason.
+
+    Any exception is one file's failure, never the batch's: an ``AudioFileError`` gives its
+    reason, anything else (a decoder's or a library's surprise, a ``MemoryError``) says
+    what was raised; so do features that are not finite where they describe audio.
+    """
     try:
-        features, n_filled, n_silent = extractor.extract(plan)
+        extraction = extractor.extract(plan)
     except AudioFileError as exc:
-        return None, 0, 0, exc.reason
-    return features, n_filled, n_silent, ""
+        return None, exc.reason
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        return None, unexpected_reason(exc)
+    features = extraction.features
+    described = features[: extraction.n_filled] if features.ndim > 1 else features
+    if extraction.n_silent < extraction.n_filled and not (
+        np.isfinite(described).all() and not np.isinf(features).any()
+    ):
+        return None, "its features are not finite: the analysis overflowed"
+    return extraction, ""
+
+
+def unexpected_reason(exc: BaseException) -> str:
+    """A failure this library did not foresee, named with what was raised."""
+    lines = str(exc).strip().splitlines()
+    return f"analysis failed ({type(exc).__name__}{': ' + lines[0] if lines else ''})"
 
 
 def _handle_failures(

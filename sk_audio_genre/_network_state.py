@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-#: The most values (classes x network input) a saved model may make ``restore`` allocate.
-MAX_RESTORE_VALUES = 50_000_000
+from ._limits import FILE_VALUES_REASON, MAX_FILE_VALUES, MAX_NETWORK_WEIGHTS
 
 
 class NetworkStateMixin:
@@ -42,18 +41,33 @@ class NetworkStateMixin:
         """Become the fitted classifier that :meth:`fitted_state` and
         :meth:`network_weights` described.
 
-        The weights' shapes must be, in order, those of the network the parameters describe
-        for this input and these classes; only then is the network built (scikeras'
-        ``initialize``, as in ``fit``, without training) and the weights set.
+        The segments must lie within one file's bounded features, and the network the
+        parameters describe for this input and these classes within the weights bound
+        (:mod:`sk_audio_genre._limits`); the weights' shapes must be, in order, those of
+        that network.  Only then is the network built (scikeras' ``initialize``, as in
+        ``fit``, without training, on one zero segment per class: no more values than the
+        weights bound) and the weights set.
 
         Raises
         ------
         ValueError
-            If the shapes disagree.
+            If a bound is exceeded or the shapes disagree.
         """
         classes = np.asarray(state["classes_"])
         segment_shape = tuple(state["segment_shape_"])
+        if math.prod(segment_shape) > MAX_FILE_VALUES:
+            raise ValueError(
+                f"segments of {segment_shape} hold more than {MAX_FILE_VALUES:,} values, more "
+                f"than one file's features may ({FILE_VALUES_REASON})."
+            )
         input_shape = self._network_input_shape(segment_shape)
+        if math.prod(input_shape) * len(classes) > MAX_NETWORK_WEIGHTS:
+            raise ValueError(
+                f"restoring builds the network on one segment of {segment_shape} per class; "
+                f"{len(classes)} classes make that more than {MAX_NETWORK_WEIGHTS:,} values, "
+                "more than the largest network's weights."
+            )
+        self._check_network_size(input_shape, len(classes))
         expected = [tuple(s) for s in self._network_weight_shapes(input_shape, len(classes))]
         found = [tuple(w.shape) for w in weights]
         if found != expected:
@@ -62,8 +76,6 @@ class NetworkStateMixin:
                 f"these parameters on {segment_shape} segments and {len(classes)} classes "
                 f"has {expected}."
             )
-        if math.prod(input_shape) * len(classes) > MAX_RESTORE_VALUES:
-            raise ValueError(f"segments of {segment_shape} are too large to restore.")
         dummy = np.zeros((len(classes), *input_shape), dtype=np.float32)
         super().initialize(dummy, classes)  # builds and compiles, as fit does; no training
         self.model_.set_weights(weights)

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from ._decode import FilePlan, decode, place_window, resampled_length
+from ._decode import FilePlan, Window, decode, place_window, resampled_length
+from ._files import Extraction, silent_units
 from ._header import AudioFileError, read_header
 from ._musicnn_network import LAYER_SIZES, N_MELS, PATCH_FRAMES, MusicnnNetwork
 
@@ -97,6 +98,9 @@ class PatchSpec:
     layer: str
     pooling: str
 
+    #: What a file is cut into, for messages.
+    units = "patches"
+
     @property
     def window_samples(self) -> int | None:
         """Samples at 16 kHz of the analysed window, None for the whole file."""
@@ -119,7 +123,8 @@ class PatchSpec:
         n_patches = n_patches_for(n_samples, self.hop_frames)
         if n_patches == 0:
             raise AudioFileError(path, self._shortfall(stop - start, info))
-        return FilePlan(path, info.samplerate, start, stop, n_patches, info.format, info.subtype)
+        return FilePlan(path, info.samplerate, start, stop, n_patches, info.format, info.subtype,
+                        info.frames)
 
     def _shortfall(self, window_frames: int, info) -> str:
         length = info.frames / info.samplerate
@@ -147,13 +152,14 @@ class PatchSpec:
         """The rate the audio is analysed at: musicnn's 16 kHz."""
         return SR
 
-    def extract(self, plan: FilePlan) -> tuple[np.ndarray, int, int]:
+    def extract(self, plan: FilePlan) -> Extraction:
         """Decode, cut into patches, run the network and pool.
 
-        Returns ``(features, n_patches, n_silent)``: ``n_silent`` patches are digital
-        silence (every sample of their span zero).
+        ``n_silent`` of the patches are silent (every sample of their span below
+        :data:`~sk_audio_genre._files.QUIET_PEAK_DBFS`).
         """
-        y = self.audio(plan)
+        window = self.audio(plan)
+        y = window.samples
         patches = cut_patches(log_mel(y), self.hop_frames)
         if len(patches) == 0:
             raise AudioFileError(
@@ -163,15 +169,19 @@ class PatchSpec:
             )
         span = PATCH_FRAMES * HOP_LENGTH
         starts = np.arange(len(patches)) * self.hop_frames * HOP_LENGTH
-        n_silent = sum(not y[start : start + span].any() for start in starts)
+        spans = [y[start : start + span] for start in starts]
+        n_silent = sum(silent_units(s[np.newaxis]) if s.size else 1 for s in spans)
         values = MusicnnNetwork.shipped().forward(patches, (self.layer,))[self.layer]
-        return pool_patches(values, self.pooling), len(patches), n_silent
+        return Extraction(pool_patches(values, self.pooling), len(patches), n_silent,
+                          max(float(np.abs(s).max(initial=0.0)) for s in spans), window.gain)
 
-    def audio(self, plan: FilePlan) -> np.ndarray:
+    def audio(self, plan: FilePlan) -> Window:
         """The planned window decoded at 16 kHz, cut to ``duration``."""
-        y = decode(plan, SR)
-        return y if self.window_samples is None else y[: self.window_samples]
+        window = decode(plan, SR)
+        if self.window_samples is None:
+            return window
+        return Window(window.samples[: self.window_samples], window.gain)
 
     def patches(self, plan: FilePlan) -> np.ndarray:
         """The planned window's log-mel patches, ``(n_patches, 187, 96)``."""
-        return cut_patches(log_mel(self.audio(plan)), self.hop_frames)
+        return cut_patches(log_mel(self.audio(plan).samples), self.hop_frames)

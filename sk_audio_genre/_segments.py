@@ -23,6 +23,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
+#: Why probabilities are not finite when the features were: the arithmetic of finite but
+#: extreme weights (1e308) overflows to infinity, and infinity minus infinity is NaN.
+OVERFLOW_REASON = "its arithmetic overflowed; the model's weights may be extreme"
+
 
 def check_track_array(X: ArrayLike, *, estimator_name: str) -> tuple[np.ndarray, tuple[int, ...]]:
     """Validate ``X`` and return it as a float32 track array, with its own shape.
@@ -235,7 +239,9 @@ def expand_segments(
     return tracks[present], y[track_of_segment], weights
 
 
-def aggregate_segments(segment_proba: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+def aggregate_segments(
+    segment_proba: np.ndarray, how: str, present: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Track probabilities from segment probabilities, and their plain mean.
 
     Parameters
@@ -245,11 +251,17 @@ def aggregate_segments(segment_proba: np.ndarray, how: str) -> tuple[np.ndarray,
     how : {"mean", "vote"}
         ``"mean"`` averages the present segments' probabilities; ``"vote"`` gives the
         fraction of present segments whose most likely class each class is.
+    present : ndarray of shape (n_tracks, n_segments), default=None
+        Which segments had features (:func:`present_segments` of the input).  A present
+        segment whose probabilities are not finite (the model's arithmetic overflowed)
+        then makes its track's row NaN instead of being taken for a missing segment.
+        None: the segments whose probabilities are not NaN.
 
     Returns
     -------
     proba : ndarray of shape (n_tracks, n_classes)
-        NaN for a track with no present segment.
+        NaN for a track with no present segment, or with a present segment whose
+        probabilities are not finite.
     mean_proba : ndarray of shape (n_tracks, n_classes)
         The mean, which :func:`predict_from_proba` uses to break vote ties.
 
@@ -261,29 +273,52 @@ def aggregate_segments(segment_proba: np.ndarray, how: str) -> tuple[np.ndarray,
     [[0.5, 0.5]]
     >>> aggregate_segments(p, "mean")[0].round(2).tolist()
     [[0.35, 0.65]]
+    >>> aggregate_segments(p, "mean", present=np.array([[True, True, True]]))[0].tolist()
+    [[nan, nan]]
     """
-    present = ~np.isnan(segment_proba[..., 0])
+    if present is None:
+        present = ~np.isnan(segment_proba[..., 0])
+    broken = (present & ~np.isfinite(segment_proba).all(axis=2)).any(axis=1)
     n_present = present.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_proba = np.nansum(segment_proba, axis=1) / n_present
+        kept = np.where(present[..., np.newaxis], segment_proba, 0.0)
+        mean_proba = kept.sum(axis=1) / n_present
+        mean_proba[broken] = np.nan
         if how == "mean":
             return mean_proba, mean_proba
         winners = np.argmax(np.nan_to_num(segment_proba, nan=-1.0), axis=2)
         votes = np.zeros_like(mean_proba)
         for k in range(votes.shape[1]):
             votes[:, k] = ((winners == k) & present).sum(axis=1)
-        return votes / n_present, mean_proba
+        votes = votes / n_present
+        votes[broken] = np.nan
+        return votes, mean_proba
 
 
 def predict_from_proba(
-    classes: np.ndarray, proba: np.ndarray, tie_break: np.ndarray | None = None
+    classes: np.ndarray,
+    proba: np.ndarray,
+    tie_break: np.ndarray | None = None,
+    *,
+    n_present: np.ndarray | None = None,
 ) -> np.ndarray:
     """The most likely class of each row; ties go to the higher ``tie_break`` value.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (n_classes,)
+    proba : ndarray of shape (n_tracks, n_classes)
+    tie_break : ndarray of shape (n_tracks, n_classes), default=None
+    n_present : ndarray of shape (n_tracks,), default=None
+        Present segments per track (``present_segments(tracks).sum(axis=1)``): tells a
+        track without features from one whose probabilities are not finite.  None: a row
+        with a NaN is taken for a track without features.
 
     Raises
     ------
     ValueError
-        If a row is NaN (a track with no features has no genre).
+        If a row is not finite: a track with no features has no genre, and neither has
+        one whose probabilities overflowed (the message says which is which).
 
     Examples
     --------
@@ -292,12 +327,21 @@ def predict_from_proba(
     >>> predict_from_proba(classes, np.array([[0.5, 0.5]]), np.array([[0.35, 0.65]])).tolist()
     ['rock']
     """
-    empty = np.flatnonzero(np.isnan(proba).any(axis=1))
+    not_finite = ~np.isfinite(proba).all(axis=1)
+    empty = np.isnan(proba).any(axis=1) if n_present is None else np.asarray(n_present) == 0
+    overflowed = np.flatnonzero(not_finite & ~empty)
+    empty = np.flatnonzero(empty)
+    problems = []
     if empty.size:
-        raise ValueError(
+        problems.append(
             f"Tracks {empty.tolist()[:20]} have no present segment (all NaN), so "
             "they have no genre; predict_proba gives NaN rows for them."
         )
+    if overflowed.size:
+        problems.append(f"The model's output for tracks {overflowed.tolist()[:20]} is not "
+                        f"finite: {OVERFLOW_REASON}.")
+    if problems:
+        raise ValueError(" ".join(problems))
     if tie_break is not None:
         # Vote fractions differ by at least 1/n_segments, so the small mean-probability
         # term only breaks ties between equal vote counts.

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseGenreClassifier
+from ._limits import LAYERS_REASON, MAX_LAYER_UNITS, MAX_LAYERS, Bounded
 from .networks import (
     build_cnn,
     build_lstm,
@@ -33,12 +34,12 @@ learning_rate : float, default=1e-4
         Learning rate of the optimizer (the seed's Adam rate).  A routed
         ``optimizer__learning_rate`` takes precedence when set.
     epochs : int, default=30
-        Passes over the training segments.
+        Passes over the training segments, at most 10,000.
     batch_size : int or "full", default=32
         Segments per gradient step, which selects the seed's optimisation
         mode: ``"full"`` is full-batch gradient descent (one step per epoch),
-        an int is mini-batch gradient descent, ``1`` is stochastic gradient
-        descent.
+        an int (at most ``2**20``) is mini-batch gradient descent, ``1`` is
+        stochastic gradient descent.
     aggregate : {"mean", "vote"}, default="mean"
         How a track's prediction is made from its segments: the mean of their
         probabilities, or a majority vote (``predict_proba`` then gives vote
@@ -51,6 +52,8 @@ learning_rate : float, default=1e-4
         halves (twice the training samples, half as long); ``(130, 65)`` gives
         overlapping windows.  Members of an ensemble that differ here see the
         music at different time scales.  None uses the segments as they are.
+        Each frame may fall into at most 8 windows (``frames <= 8 * hop``): the
+        windows are copies of the data.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the *tracks* (stratified, never
         segments of a training track) and stop when their loss has not
@@ -58,7 +61,8 @@ learning_rate : float, default=1e-4
     validation_fraction : float, default=0.1
         Fraction of tracks held out when ``early_stopping`` is True.
     n_iter_no_change : int, default=10
-        Epochs without validation-loss improvement before stopping.
+        Epochs without validation-loss improvement before stopping (at most
+        10,000).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and the early-stopping
         split; an int makes two fits give identical predictions.
@@ -116,7 +120,9 @@ class MLPGenreClassifier(BaseGenreClassifier):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(512, 256, 64)
-        Units of the hidden layers.
+        Units of the hidden layers: up to 16 layers of 1 to 4,096 units.  The
+        network has at most 50,000,000 weights for the input and classes it is
+        fitted on (checked before it is built).
     dropout : float, default=0.0
         Dropout after each hidden layer (the seed has none).
     {shared_parameters}
@@ -150,6 +156,7 @@ class MLPGenreClassifier(BaseGenreClassifier):
         "hidden_layer_sizes": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
+    _layer_counts = {"hidden_layer_sizes": (0, MAX_LAYERS)}
 
     def __init__(
         self,
@@ -184,9 +191,11 @@ class CNNGenreClassifier(BaseGenreClassifier):
     Parameters
     ----------
     filters : tuple of int, default=(32, 64, 128)
-        Filters of the three convolutions.
+        Filters of the three convolutions, 1 to 4,096 each.
     dense_units : int, default=64
-        Units of the dense layer after the convolutions.
+        Units of the dense layer after the convolutions, 1 to 4,096.  The network
+        has at most 50,000,000 weights for the input and classes it is fitted on
+        (checked before it is built).
     dropout : float, default=0.1
         Dropout before the output layer.
     batch_norm : bool, default=False
@@ -219,11 +228,12 @@ class CNNGenreClassifier(BaseGenreClassifier):
     _parameter_constraints: dict = {
         **BaseGenreClassifier._parameter_constraints,
         "filters": ["array-like"],
-        "dense_units": [Interval(Integral, 1, None, closed="left")],
+        "dense_units": [Bounded(Integral, 1, MAX_LAYER_UNITS, closed="both", why=LAYERS_REASON)],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "conv_padding": [StrOptions({"valid", "same"})],
     }
+    _layer_counts = {"filters": (3, 3)}
 
     def __init__(
         self,
@@ -246,13 +256,6 @@ class CNNGenreClassifier(BaseGenreClassifier):
         return segments[..., np.newaxis]
 
     def _build_network(self, input_shape: Sequence[int], n_classes: int) -> keras.Model:
-        n_frames, n_mfcc = input_shape[:2]
-        if self.conv_padding == "valid" and (n_frames < 14 or n_mfcc < 11):
-            raise ValueError(
-                f"CNNGenreClassifier with conv_padding='valid' needs segments of at least "
-                f"14 frames x 11 coefficients; got {n_frames} x {n_mfcc}. "
-                "Use conv_padding='same' for smaller segments."
-            )
         return build_cnn(input_shape, n_classes, **self._architecture())
 
     def _architecture(self) -> dict[str, Any]:
@@ -261,6 +264,15 @@ class CNNGenreClassifier(BaseGenreClassifier):
                 "conv_padding": self.conv_padding}
 
     def _network_weight_shapes(self, input_shape: Sequence[int], n_classes: int) -> list:
+        """The weights' shapes; refuses segments too small for ``conv_padding="valid"``
+        (every network is sized through here before it is built)."""
+        n_frames, n_mfcc = input_shape[:2]
+        if self.conv_padding == "valid" and (n_frames < 14 or n_mfcc < 11):
+            raise ValueError(
+                f"CNNGenreClassifier with conv_padding='valid' needs segments of at least "
+                f"14 frames x 11 coefficients; got {n_frames} x {n_mfcc}. "
+                "Use conv_padding='same' for smaller segments."
+            )
         return cnn_weight_shapes(input_shape, n_classes, **self._architecture())
 
 
@@ -276,9 +288,11 @@ class LSTMGenreClassifier(BaseGenreClassifier):
     Parameters
     ----------
     lstm_units : tuple of int, default=(64, 64)
-        Units of the stacked LSTM layers.
+        Units of the stacked LSTM layers: 1 to 16 layers of 1 to 4,096 units.
     dense_units : int, default=64
-        Units of the dense layer after the LSTMs.
+        Units of the dense layer after the LSTMs, 1 to 4,096.  The network has at
+        most 50,000,000 weights for the input and classes it is fitted on (checked
+        before it is built).
     dropout : float, default=0.3
         Dropout before the output layer.
     {shared_parameters}
@@ -308,9 +322,10 @@ class LSTMGenreClassifier(BaseGenreClassifier):
     _parameter_constraints: dict = {
         **BaseGenreClassifier._parameter_constraints,
         "lstm_units": ["array-like"],
-        "dense_units": [Interval(Integral, 1, None, closed="left")],
+        "dense_units": [Bounded(Integral, 1, MAX_LAYER_UNITS, closed="both", why=LAYERS_REASON)],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
+    _layer_counts = {"lstm_units": (1, MAX_LAYERS)}
 
     def __init__(
         self,

@@ -7,19 +7,37 @@ on one.  ``python -m sk_audio_genre`` is the same program.
 
 Files are checked before any model is loaded; TensorFlow is imported only for models that
 use it, so ``--help``, ``tags`` and the pretrained model start fast.
+
+While a command works, every file's problem is said once, in the command line's words,
+from the library's per-file reports: Python warnings are shown once each as
+``warning:`` lines (those about files, which the reports already hold, not at all), and
+what C libraries (libmpg123, FFmpeg, TensorFlow) write to file descriptor 2 goes to the
+null device.  Python's own messages, tracebacks included, still reach stderr.  A closed
+stdout (``| head -1``) ends the run quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from ._cli_output import Progress, Records, escape, save_confusion_png, warn
-from ._cli_parser import PROGRAM, build_parser
+from ._cli_output import (
+    Progress,
+    Records,
+    escape,
+    format_confusion,
+    open_for_resume,
+    save_confusion_png,
+    warn,
+)
+from ._cli_parser import PROGRAM, build_parser, check_usage
 from ._header import ALL_EXTENSIONS
 
 #: A progress bar is shown on a non-terminal stderr only above this many files.
@@ -33,17 +51,104 @@ class UserError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sk-audio-genre`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = check_usage(args)
+    if problem:
+        parser.error(problem)
     handlers = {"predict": cmd_predict, "tags": cmd_tags, "train": cmd_train,
                 "evaluate": cmd_evaluate}
+    with _c_chatter_silenced(), _warnings_in_our_words(f"{PROGRAM} {args.command}"):
+        try:
+            return handlers[args.command](args)
+        except UserError as exc:
+            warn(f"{PROGRAM} {args.command}", f"error: {exc}")
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            _discard_stdout()
+            return EXIT_FAILED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that nothing left in its buffer raises again
+    when Python flushes it at exit (the recipe of Python's ``signal`` documentation)."""
     try:
-        return handlers[args.command](args)
-    except UserError as exc:
-        warn(f"{PROGRAM} {args.command}", f"error: {exc}")
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file: nothing will be flushed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+
+@contextlib.contextmanager
+def _c_chatter_silenced() -> Iterator[None]:
+    """Send what C libraries write to file descriptor 2 to the null device while the command
+    works, with ``sys.stderr`` kept on the original stderr; restored afterwards.
+
+    Only when ``sys.stderr`` is file descriptor 2 (not when a caller captured it).
+    """
+    try:
+        original = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # no file behind it (io.UnsupportedOperation)
+        original = False
+    if not original:
+        yield
+        return
+    python_stderr = sys.stderr
+    python_stderr.flush()
+    saved = os.dup(2)
+    stream = open(saved, "w", encoding=python_stderr.encoding, errors=python_stderr.errors,
+                  buffering=1, closefd=False)  # fmt: skip
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = stream
+    try:
+        yield
+    finally:
+        stream.flush()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        stream.close()
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def _warnings_in_our_words(program: str) -> Iterator[None]:
+    """Show each distinct Python warning that the warning filters let through once, as
+    ``PROGRAM: warning: ...`` lines without source lines; restored afterwards."""
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if text in shown:
+            return
+        shown.add(text)
+        first, *rest = text.splitlines() or [""]
+        warn(program, f"warning: {first}")
+        for more in rest:
+            print(escape(more), file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def _per_file(results: Iterator) -> Iterator:
+    """``results`` with the warnings raised while computing them left unshown: they are
+    about files, whose outcomes the per-file reports already give."""
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                result = next(results)
+            except StopIteration:
+                return
+        yield result
 
 
 # --------------------------------------------------------------------------- inputs
@@ -88,27 +193,23 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str]]]
 
 
 def _load(spec: str, trust_pickle: bool, offset) -> object:
-    from .inference import load_model
+    from .inference import check_audio_model, load_model
     from .pretrained import set_analysis
 
     try:
         model = load_model(spec, trust_pickle=trust_pickle)
     except (ValueError, OSError) as exc:
         raise UserError(f"cannot load model {spec!r}: {exc}") from None
-    if not hasattr(model, "steps"):
-        raise UserError(f"model {spec!r} is a {type(model).__name__}, not a fitted Pipeline "
-                        "that reads audio files.")
-    return set_analysis(model, offset=offset, on_error="nan")
+    try:
+        check_audio_model(model)
+        return set_analysis(model, offset=offset, on_error="nan")
+    except ValueError as exc:
+        raise UserError(f"cannot use model {spec!r}: {exc}") from None
 
 
 def _progress(args: argparse.Namespace, n_files: int) -> Progress | None:
     show = not args.no_progress and (sys.stderr.isatty() or n_files > PROGRESS_MIN_FILES)
     return Progress(n_files, sys.stderr) if show else None
-
-
-def _analysed(report) -> str:
-    """How much of a file was analysed, when not all of the window asked for."""
-    return "" if report.status == "ok" else report.reason.removesuffix(" filled")
 
 
 # --------------------------------------------------------------------------- predict
@@ -117,31 +218,74 @@ def _analysed(report) -> str:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from . import inference
+
     files, problems = _inputs(args)
     if args.timeline and len(files) != 1:
         raise UserError(f"--timeline draws one file; {len(files)} were given.")
-    from .inference import predict_files
-
     model = _load(args.model, args.trust_pickle, args.offset)
     classes = [str(c) for c in model.classes_]
-    status = _run(args, files, problems, predict_files(model, files), len(classes),
+    if args.timeline:
+        from .timeline import check_genre_choice
+
+        try:
+            check_genre_choice(classes, **args.timeline_genres)
+        except ValueError as exc:
+            raise UserError(f"--timeline-genres: {exc}") from None
+    status = _run(args, files, problems, len(classes),
+                  lambda todo: inference.predict_files(model, todo,
+                                                       batch_size=inference.BATCH_SIZE),
                   lambda proba: [(classes[i], float(proba[i]))
                                  for i in np.argsort(-proba, kind="stable")[: args.top]])
     if args.timeline and status == EXIT_OK:
-        _draw_timeline(model, files[0], args.timeline)
+        _draw_timeline(model, files[0], args.timeline, args.timeline_genres)
     return status
 
 
-def _run(args, files, problems, results, n_labels, rank) -> int:
-    """Write one record per input from ``results``; the exit status."""
+def _run(args: argparse.Namespace, files: list[str], problems: list[tuple[str, str]],
+         n_labels: int, classify: Callable[[list[str]], Iterator], rank: Callable) -> int:
+    """Write one record per input, to stdout or appended to ``--resume``; the exit status.
+
+    ``classify(files)`` yields each file's ``FilePrediction``; ``rank(proba)`` gives its
+    ranked labels.
+    """
+    top, label = min(args.top, n_labels), "tag" if args.command == "tags" else "genre"
+    if args.resume is None:
+        records = Records(args.format, top, label, sys.stdout)
+        return _write_records(args, files, problems, records, classify, rank)
+    try:
+        stream, recorded = open_for_resume(args.resume, args.format, top, label)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"--resume: {exc}") from None
+    where = f"{PROGRAM} {args.command}"
+    if recorded.dropped:
+        warn(where, f"{args.resume}: dropped an incomplete last record ({recorded.dropped} "
+             "bytes) left by an interrupted run")
+    inputs = {escape(path) for path in [*files, *(p for p, _ in problems)]}
+    done = inputs & recorded.paths
+    if done:
+        warn(where, f"{args.resume}: {len(done)} of {len(inputs)} inputs already recorded; "
+             f"resuming with the other {len(inputs - done)}")
+    files = [f for f in files if escape(f) not in done]
+    problems = [(p, why) for p, why in problems if escape(p) not in done]
+    with stream:
+        records = Records(args.format, top, label, stream, header=not recorded.has_header)
+        return _write_records(args, files, problems, records, classify, rank,
+                              n_recorded=len(done), n_failed=len(done & recorded.failed))
+
+
+def _write_records(args: argparse.Namespace, files: list[str], problems: list[tuple[str, str]],
+                   records: Records, classify: Callable, rank: Callable, *,
+                   n_recorded: int = 0, n_failed: int = 0) -> int:
+    """Write the records of ``problems`` and ``files``; ``n_recorded`` more inputs, of which
+    ``n_failed`` failed, were recorded by an earlier run.  The exit status."""
     from .inference import BATCH_SIZE
 
-    records = Records(args.format, min(args.top, n_labels),
-                      "tag" if args.command == "tags" else "genre", sys.stdout)
     for path, reason in problems:
         records.fail(path, reason)
     progress = _progress(args, len(files))
-    n_failed = len(problems)
+    n_failed += len(problems)
+    results = _per_file(iter(classify(files))) if files else iter(())
     for done, result in enumerate(results, start=1):
         if result.proba is None:
             n_failed += 1
@@ -150,18 +294,20 @@ def _run(args, files, problems, results, n_labels, rank) -> int:
             warn(f"{PROGRAM} {args.command}", f"{result.path}: {result.report.reason}")
             records.fail(result.path, result.report.reason)
         else:
-            records.write(result.path, rank(result.proba), _analysed(result.report),
+            records.write(result.path, rank(result.proba), result.report.analysed,
                           result.report.notes)
-        if progress is not None and (done % BATCH_SIZE == 0 or done == len(files)):
-            progress.update(done - progress.done)  # once per batch
+        if done % BATCH_SIZE == 0 or done == len(files):  # a batch is done
+            records.sync()
+            if progress is not None:
+                progress.update(done - progress.done)
     records.close()
     if n_failed:
-        warn(f"{PROGRAM} {args.command}",
-             f"{n_failed} of {len(files) + len(problems)} inputs failed")
+        n_inputs = n_recorded + len(problems) + len(files)
+        warn(f"{PROGRAM} {args.command}", f"{n_failed} of {n_inputs} inputs failed")
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
-def _draw_timeline(model, path: str, png: str) -> None:
+def _draw_timeline(model, path: str, png: str, choice: dict) -> None:
     try:
         import matplotlib
 
@@ -172,7 +318,7 @@ def _draw_timeline(model, path: str, png: str) -> None:
     from .timeline import GenreTimelineDisplay
 
     try:
-        display = GenreTimelineDisplay.from_model(model, path)
+        display = GenreTimelineDisplay.from_model(model, path, **choice)
         display.figure_.savefig(png, dpi=100)
     except (ValueError, OSError) as exc:
         raise UserError(f"cannot draw the timeline of {path}: {exc}") from None
@@ -187,14 +333,16 @@ def _draw_timeline(model, path: str, png: str) -> None:
 def cmd_tags(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from . import inference
     from .embedder import MSD_TAGS, MusicnnEmbedder
-    from .inference import embed_files
     from .recipes import musicnn_window
 
     files, problems = _inputs(args)
     embedder = MusicnnEmbedder(layer="taggram", offset=args.offset, duration=musicnn_window(),
                                on_error="nan").fit(files)
-    return _run(args, files, problems, embed_files(embedder, files), len(MSD_TAGS),
+    return _run(args, files, problems, len(MSD_TAGS),
+                lambda todo: inference.embed_files(embedder, todo,
+                                                   batch_size=inference.BATCH_SIZE),
                 lambda p: [(MSD_TAGS[i], float(p[i])) for i in np.argsort(-p)[: args.top]])
 
 
@@ -204,6 +352,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .recipes import build_recipe
 
+    _check_out(args.out)
     data = _load_folder(args.data_dir)
     if len(data.target_names) < 2:
         raise UserError(f"{args.data_dir} has audio for {len(data.target_names)} genre; "
@@ -222,7 +371,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         pipe.fit(list(data.paths), data.genres)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    where = _save(pipe, args.out, data)
+    try:
+        where = _save(pipe, args.out, data)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"cannot save the trained model to --out {args.out}: {exc}") from None
     print(f"trained in {time.monotonic() - start:.0f} s; {_training_summary(pipe)}; "
           f"saved to {where}")
     return EXIT_OK
@@ -238,10 +390,37 @@ def _training_summary(pipe) -> str:
     return f"final training loss {loss:.3f}, segment accuracy {accuracy:.3f}"
 
 
+def _check_out(out: str) -> None:
+    """Refuse an ``--out`` that cannot take the model, before any training: an existing file
+    where a folder goes (or the reverse), or a place that cannot be written."""
+    from .inference import PICKLE_SUFFIXES
+
+    path = Path(out)
+    pickle = path.suffix.lower() in PICKLE_SUFFIXES
+    if pickle and path.is_dir():
+        raise UserError(f"--out {out} is an existing folder; a {path.suffix} model is one "
+                        "file: give a new file name.")
+    if not pickle and path.exists() and not path.is_dir():
+        raise UserError(f"--out {out} is an existing file; a model is saved as a folder: give "
+                        "a folder name (or a name ending in .joblib for a pickle).")
+    existing = path if path.is_dir() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file, not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise UserError(f"--out {out} cannot be written ({exc.strerror or exc}): give a "
+                        "place where you can write.") from None
+
+
 def _save(pipe, out: str, data) -> str:
+    from .inference import PICKLE_SUFFIXES
     from .model_format import model_digest, save_pipeline, training_record
 
-    if Path(out).suffix.lower() in (".joblib", ".pkl", ".pickle"):
+    if Path(out).suffix.lower() in PICKLE_SUFFIXES:
         import joblib
 
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -252,19 +431,13 @@ def _save(pipe, out: str, data) -> str:
 
 
 def _load_folder(data_dir: str):
-    import warnings
-
+    """The GTZAN-style folder (its warnings, about files left out, are shown by ``main``)."""
     from .datasets import load_gtzan
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            data = load_gtzan(data_dir)
+        return load_gtzan(data_dir)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    for warning in caught:
-        warn(PROGRAM, f"warning: {warning.message}")
-    return data
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -273,14 +446,15 @@ def _load_folder(data_dir: str):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from sklearn.metrics import accuracy_score, classification_report
 
-    from .inference import predict_files
+    from .inference import BATCH_SIZE, predict_files
 
     data = _load_folder(args.data_dir)
     model = _load(args.model, args.trust_pickle, args.offset)
     _warn_training_overlap(args.model, data)
     classes = [str(c) for c in model.classes_]
     truth, predicted, n_failed = [], [], 0
-    for result, genre in zip(predict_files(model, list(data.paths)), data.genres, strict=True):
+    results = _per_file(predict_files(model, list(data.paths), batch_size=BATCH_SIZE))
+    for result, genre in zip(results, data.genres, strict=True):
         if result.proba is None:
             n_failed += 1
             warn(f"{PROGRAM} evaluate", f"{result.path}: {result.report.reason} (left out)")
@@ -291,15 +465,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError("no file of the folder could be classified.")
     unknown = sorted(set(truth) - set(classes))
     if unknown:
-        warn(PROGRAM, f"warning: genres {unknown} are not among the model's genres; their "
-             "tracks count as errors")
+        warn(f"{PROGRAM} evaluate", f"warning: genres {unknown} are not among the model's "
+             "genres; their tracks count as errors")
     labels = sorted(set(classes) | set(truth))
     accuracy = accuracy_score(truth, predicted)
     n_right = sum(t == p for t, p in zip(truth, predicted, strict=True))
-    print(f"model: {args.model}")
-    print(f"data: {args.data_dir} ({len(truth)} tracks classified, {n_failed} failed)")
+    print(f"model: {escape(args.model)}")
+    print(f"data: {escape(args.data_dir)} ({len(truth)} tracks classified, {n_failed} failed)")
     print(f"accuracy: {accuracy:.3f} ({n_right}/{len(truth)})\n")
-    print(classification_report(truth, predicted, labels=labels, zero_division=0))
+    print(classification_report(truth, predicted, labels=labels, target_names=list(
+        map(escape, labels)), zero_division=0))
+    print(format_confusion(truth, predicted, labels))
     if args.confusion_png:
         try:
             save_confusion_png(truth, predicted, labels, args.confusion_png,
@@ -308,7 +484,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise UserError("--confusion-png needs matplotlib: pip install matplotlib") from None
         except OSError as exc:
             raise UserError(f"cannot write {args.confusion_png}: {exc}") from None
-        print(f"confusion matrix drawn to {args.confusion_png}")
+        print(f"confusion matrix drawn to {escape(args.confusion_png)}")
     return EXIT_FAILED if n_failed else EXIT_OK
 
 
@@ -320,15 +496,21 @@ def _warn_training_overlap(spec: str, data) -> None:
     folder = pretrained_dir() if spec == "pretrained" else Path(spec)
     if not (folder.is_dir() or folder.suffix == ".json"):
         return
-    trained = model_metadata(folder).get("trained_on", [])
-    digests = {t.get("sha256") for t in trained if isinstance(t, dict)}
+    try:
+        trained = model_metadata(folder).get("trained_on", [])
+    except ValueError as exc:  # it changed since it was loaded
+        warn(f"{PROGRAM} evaluate", "warning: cannot tell whether this model was trained on "
+             f"these files: {exc}")
+        return
+    digests = {record["sha256"] for record in trained}
     overlap = [str(track) for track, path in zip(data.track_ids, data.paths, strict=True)
                if sha256_file(path) in digests]
     if overlap:
         shown = ", ".join(overlap[:10]) + (f" and {len(overlap) - 10} more" if len(overlap) > 10
                                            else "")
-        warn(PROGRAM, f"warning: {len(overlap)} of the {len(data.paths)} files were used to "
-             f"train this model ({shown}); accuracy on them says little about new music.")
+        warn(f"{PROGRAM} evaluate", f"warning: {len(overlap)} of the {len(data.paths)} files "
+             f"were used to train this model ({shown}); accuracy on them says little about "
+             "new music.")
 
 
 if __name__ == "__main__":  # pragma: no cover

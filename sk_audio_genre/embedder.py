@@ -7,13 +7,31 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._decode import prepare_decoding
 from ._files import AudioFilesTransformer, FileReport, validate_paths
-from ._musicnn_network import LAYER_SIZES, MSD_TAGS, MusicnnNetwork
-from ._patches import MIN_PATCH_SECONDS, POOLINGS, PatchSpec, hop_frames_for
+from ._limits import (
+    FILE_VALUES_REASON,
+    MAX_FILE_VALUES,
+    MAX_OFFSET_SECONDS,
+    MAX_WINDOW_SECONDS,
+    MIN_PATCH_HOP_SECONDS,
+    OFFSET_REASON,
+    PATCH_HOP_REASON,
+    WINDOW_REASON,
+    Bounded,
+)
+from ._musicnn_network import LAYER_SIZES, MSD_TAGS, N_MELS, PATCH_FRAMES, MusicnnNetwork
+from ._patches import (
+    MIN_PATCH_SECONDS,
+    POOLINGS,
+    SR,
+    PatchSpec,
+    hop_frames_for,
+    n_patches_for,
+)
 
 __all__ = ["MSD_TAGS", "MusicnnEmbedder"]
 
@@ -42,13 +60,16 @@ class MusicnnEmbedder(AudioFilesTransformer):
         ``(n_files, n_patches, 1, size)`` that this library's genre classifiers and
         :class:`~sk_audio_genre.SegmentClassifier` take patch by patch.
     offset : float or "center", default=0.0
-        Where the analysed window starts, in seconds; ``"center"`` centres a window of
-        ``duration`` seconds in the file (it needs ``duration``).
+        Where the analysed window starts, in seconds (at most a week, 604,800 s);
+        ``"center"`` centres a window of ``duration`` seconds in the file (it needs
+        ``duration``).
     duration : float or None, default=None
-        Seconds analysed from ``offset``; None analyses to the end of the file.  At least
-        one patch (2.976 s); a patch starts every 2.992 s, so ``29.92`` holds ten.
+        Seconds analysed from ``offset``, from one patch (2.976 s) to 600 s; None
+        analyses to the end of the file.  A patch starts every 2.992 s, so ``29.92``
+        holds ten.  The window's patches hold at most ``2**22`` log-mel values (233 patches).
     patch_hop : float or None, default=None
-        Seconds between patch starts; None gives musicnn's non-overlapping patches
+        Seconds between patch starts, 0.5 to 600 (shorter hops repeat the 3 s patches
+        while time grows as 1 / hop); None gives musicnn's non-overlapping patches
         (every 187 frames).  Converted to ``round(62.5 * patch_hop)`` frames.
     on_error : {"raise", "nan"}, default="raise"
         What to do with files that give no embedding (missing, empty, not audio,
@@ -109,9 +130,12 @@ class MusicnnEmbedder(AudioFilesTransformer):
     _parameter_constraints: dict = {
         "layer": [StrOptions(set(LAYER_SIZES))],
         "pooling": [StrOptions(set(POOLINGS))],
-        "offset": [Interval(Real, 0, None, closed="left"), StrOptions({"center"})],
-        "duration": [Interval(Real, 0, None, closed="neither"), None],
-        "patch_hop": [Interval(Real, 0, None, closed="neither"), None],
+        "offset": [Bounded(Real, 0, MAX_OFFSET_SECONDS, closed="both", why=OFFSET_REASON),
+                   StrOptions({"center"})],
+        "duration": [Bounded(Real, 0, MAX_WINDOW_SECONDS, closed="right", why=WINDOW_REASON),
+                     None],
+        "patch_hop": [Bounded(Real, MIN_PATCH_HOP_SECONDS, MAX_WINDOW_SECONDS, closed="both",
+                              why=PATCH_HOP_REASON), None],
         "on_error": [StrOptions({"raise", "nan"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -238,10 +262,20 @@ class MusicnnEmbedder(AudioFilesTransformer):
                 f"duration={self.duration!r} is shorter than one musicnn patch "
                 f"({MIN_PATCH_SECONDS:.3f} s); use duration >= {MIN_PATCH_SECONDS:.3f} or None."
             )
+        hop_frames = hop_frames_for(self.patch_hop)
+        if self.duration is not None:
+            n_patches = n_patches_for(int(round(self.duration * SR)), hop_frames)
+            if n_patches * PATCH_FRAMES * N_MELS > MAX_FILE_VALUES:
+                raise ValueError(
+                    f"duration={self.duration!r} with patch_hop={self.patch_hop!r} gives "
+                    f"{n_patches} patches of {PATCH_FRAMES} x {N_MELS} log-mel values per "
+                    f"file, more than {MAX_FILE_VALUES:,} values ({FILE_VALUES_REASON}); use "
+                    "a longer patch_hop or a shorter duration."
+                )
         return PatchSpec(
             offset=self.offset if isinstance(self.offset, str) else float(self.offset),
             duration=None if self.duration is None else float(self.duration),
-            hop_frames=hop_frames_for(self.patch_hop),
+            hop_frames=hop_frames,
             layer=self.layer,
             pooling=self.pooling,
         )

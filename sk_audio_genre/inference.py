@@ -1,27 +1,34 @@
 """Predicting many files with any saved model, each file's outcome kept: the command line's engine.
 
 :func:`load_model` resolves a model name (the shipped model, a saved folder, or, only when
-asked for by name, a pickle); :func:`predict_files` classifies files in batches and yields
-one :class:`FilePrediction` per file, with the probabilities or the reason there are
-none; :func:`transform_with_report` runs a model's feature step (any transformer with
+asked for by name, a pickle) and :func:`check_audio_model` says whether it reads audio
+files; :func:`predict_files` classifies files in batches and yields one
+:class:`FilePrediction` per file, with the probabilities or the reason there are none;
+:func:`transform_with_report` runs a model's feature step (any transformer with
 ``transform_with_report``, a ``Pipeline`` starting with one, or a ``FeatureUnion`` of
 them) and merges the per-file reports.
+
+One file never costs the others their answer: a file whose features the model refuses
+(the batch is then classified file by file) or whose probabilities are not finite fails
+alone, with the reason.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._files import FileReport
+from ._files import FileReport, merge_reports
+from ._segments import OVERFLOW_REASON
 
 __all__ = [
     "FilePrediction",
+    "check_audio_model",
     "embed_files",
     "load_model",
     "predict_files",
@@ -32,6 +39,8 @@ __all__ = [
 BATCH_SIZE = 16
 #: Suffixes of pickled models, which load only with ``trust_pickle=True``.
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+#: Why a file whose probabilities are not finite has no answer.
+NOT_FINITE = f"the model's output is not finite: {OVERFLOW_REASON}"
 
 
 @dataclass(frozen=True)
@@ -92,8 +101,48 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
                      "a .joblib file (with --trust-pickle).")
 
 
+def check_audio_model(model: Any) -> None:
+    """Refuse a model that cannot classify audio files.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is not a ``Pipeline`` whose first step reads audio files (a
+        transformer with ``transform_with_report``, or a ``Pipeline`` or ``FeatureUnion``
+        of them), saying what it is instead.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline) or len(model.steps) < 2:
+        raise ValueError(f"it is a {type(model).__name__}, not a fitted Pipeline that reads "
+                         "audio files and classifies them.")
+    problem = _not_a_reader(model.steps[0][1])
+    if problem:
+        raise ValueError(problem)
+
+
+def _not_a_reader(step: Any) -> str:
+    """Why ``step`` cannot start a model that reads audio files; "" if it can."""
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    if hasattr(step, "transform_with_report"):
+        return ""
+    if isinstance(step, Pipeline):
+        return _not_a_reader(step.steps[0][1])
+    if isinstance(step, FeatureUnion):
+        return next(filter(None, (_not_a_reader(part) for _, part in step.transformer_list)), "")
+    return (f"its first step is a {type(step).__name__}, which does not read audio files; it "
+            "must be MFCCSegmenter, MusicnnEmbedder, or a Pipeline or FeatureUnion of them.")
+
+
 def transform_with_report(step: Any, paths: Sequence[str]) -> tuple[np.ndarray, list[FileReport]]:
-    """A feature step's output for ``paths`` and one merged report per file."""
+    """A feature step's output for ``paths`` and one merged report per file.
+
+    Raises
+    ------
+    TypeError
+        If ``step`` does not read audio files (see :func:`check_audio_model`).
+    """
     from sklearn.pipeline import FeatureUnion, Pipeline
 
     if hasattr(step, "transform_with_report"):
@@ -104,26 +153,8 @@ def transform_with_report(step: Any, paths: Sequence[str]) -> tuple[np.ndarray, 
     if isinstance(step, FeatureUnion):
         parts = [transform_with_report(part, paths) for _, part in step.transformer_list]
         features = np.hstack([f.reshape(len(f), -1) for f, _ in parts])
-        return features, [_merge(reports) for reports in zip(*(r for _, r in parts))]
-    raise TypeError(
-        f"the model's first step is a {type(step).__name__}, which does not read audio files; "
-        "it must be MFCCSegmenter, MusicnnEmbedder, or a Pipeline or FeatureUnion of them."
-    )
-
-
-def _merge(reports: Sequence[FileReport]) -> FileReport:
-    """One file's reports from several feature extractors, as one: the worst status, the
-    first extractor's account of it (a failure's distinct reasons all), every note."""
-    notes = tuple(dict.fromkeys(n for r in reports for n in r.notes))
-    for status in ("failed", "partial", "ok"):
-        matching = [r for r in reports if r.status == status]
-        if matching:
-            first = matching[0]
-            reason = ("; ".join(dict.fromkeys(r.reason for r in matching))
-                      if status == "failed" else first.reason)
-            return FileReport(first.path, status, reason, first.n_filled, first.n_expected,
-                              notes)
-    raise ValueError("no reports to merge")
+        return features, [merge_reports(reports) for reports in zip(*(r for _, r in parts))]
+    raise TypeError(f"the model cannot read audio files: {_not_a_reader(step)}")
 
 
 def predict_files(
@@ -131,9 +162,10 @@ def predict_files(
 ) -> Iterator[FilePrediction]:
     """Classify files in batches; one :class:`FilePrediction` per path, in order.
 
-    A file that gives no usable features gets ``proba=None`` and its report says why;
-    the others are still classified (its batch is not lost).  The model's feature step
-    should have ``on_error="nan"`` so that bad files do not raise.
+    A file that gives no usable features, whose features the model refuses, or whose
+    probabilities are not finite gets ``proba=None`` and its report says why; the others
+    are still classified (its batch is not lost).  The model's feature step should have
+    ``on_error="nan"`` so that bad files do not raise.
     """
     return _in_batches(model.steps[0][1], model[1:].predict_proba, paths, batch_size)
 
@@ -152,9 +184,35 @@ def _in_batches(feature_step, head, paths, batch_size) -> Iterator[FilePredictio
         features, reports = transform_with_report(feature_step, batch)
         flat = features.reshape(len(batch), -1)
         usable = np.array([r.status != "failed" for r in reports]) & ~np.isnan(flat).all(axis=1)
-        proba = head(features[usable]) if usable.any() else None
-        rows = iter(proba if proba is not None else [])
+        outputs = iter(_head_outputs(head, features[usable]))
         for path, report, ok in zip(batch, reports, usable, strict=True):
-            if not ok and report.status != "failed":
-                report = FileReport(path, "failed", "no features could be computed")
-            yield FilePrediction(path, next(rows) if ok else None, report)
+            proba, reason = next(outputs) if ok else (None, "no features could be computed")
+            if proba is None and report.status != "failed":
+                report = replace(report, status="failed", reason=reason)
+            yield FilePrediction(path, proba, report)
+
+
+def _head_outputs(head, features: np.ndarray) -> list[tuple[np.ndarray | None, str]]:
+    """``head``'s output row for each row of ``features``, or None and why there is none.
+
+    The rows go through ``head`` together; if it raises, one by one, so that only the
+    rows it refuses fail.  A row of output that is not finite is no answer.
+    """
+    if len(features) == 0:
+        return []
+    try:
+        outputs = [(row, "") for row in head(features)]
+    except Exception:  # noqa: BLE001 - which rows it refuses is found out one by one
+        outputs = [_one_row(head, row) for row in features]
+    return [(None, NOT_FINITE) if proba is not None and not np.isfinite(proba).all()
+            else (proba, reason) for proba, reason in outputs]
+
+
+def _one_row(head, features: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """``head``'s output for one file's features, or None and why it refused them."""
+    try:
+        return head(features[np.newaxis])[0], ""
+    except Exception as exc:  # noqa: BLE001 - any refusal is this file's failure
+        lines = str(exc).strip().splitlines()
+        return None, f"the model refused its features ({type(exc).__name__}" + (
+            f": {lines[0]})" if lines else ")")

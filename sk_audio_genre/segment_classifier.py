@@ -128,6 +128,36 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_tracks, n_segments, n_classes)
             NaN for missing segments.
         """
+        return self._segment_proba(X)[0]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of each track, from its segments.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_tracks, n_classes)
+            A track with no present segment gets a row of NaN, and so does one whose
+            probabilities are not finite.
+        """
+        proba, present = self._segment_proba(X)
+        return aggregate_segments(proba, self.aggregate, present)[0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Genre of each track.
+
+        Raises
+        ------
+        ValueError
+            If a track has no present segment (``predict_proba`` gives it NaN), or its
+            probabilities are not finite; the message says which.
+        """
+        segment_proba, present = self._segment_proba(X)
+        proba, mean_proba = aggregate_segments(segment_proba, self.aggregate, present)
+        return predict_from_proba(self.classes_, proba, mean_proba,
+                                  n_present=present.sum(axis=1))
+
+    def _segment_proba(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment's probabilities (NaN where missing) and which segments are present."""
         check_is_fitted(self)
         tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
         check_segment_shape(tracks, input_shape, self.segment_shape_,
@@ -137,28 +167,7 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if present.any():
             segments = tracks[present]
             proba[present] = self.estimator_.predict_proba(segments.reshape(len(segments), -1))
-        return proba
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of each track, from its segments.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_tracks, n_classes)
-            A track with no present segment gets a row of NaN.
-        """
-        return aggregate_segments(self.predict_segment_proba(X), self.aggregate)[0]
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Genre of each track.
-
-        Raises
-        ------
-        ValueError
-            If a track has no present segment (``predict_proba`` gives it NaN).
-        """
-        proba, mean_proba = aggregate_segments(self.predict_segment_proba(X), self.aggregate)
-        return predict_from_proba(self.classes_, proba, mean_proba)
+        return proba, present
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Track accuracy of :meth:`predict` on ``X`` against ``y``.

@@ -9,12 +9,31 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._audio import SegmentSpec
+from ._audio import SegmentSpec, n_frames_for
 from ._decode import prepare_decoding
 from ._files import AudioFilesTransformer, FileReport, validate_paths
+from ._limits import (
+    FILE_VALUES_REASON,
+    MAX_FILE_VALUES,
+    MAX_N_FFT,
+    MAX_OFFSET_SECONDS,
+    MAX_SR,
+    MAX_STFT_OVERLAP,
+    MAX_WINDOW_SECONDS,
+    MIN_SR,
+    N_FFT_REASON,
+    OFFSET_REASON,
+    SR_REASON,
+    WINDOW_REASON,
+    Bounded,
+    min_n_fft,
+    narrowest_mel_band,
+)
 
 #: Mel bands of ``librosa.feature.melspectrogram`` (the most MFCCs it can give).
 N_MELS = 128
+#: Each segment gives at least one frame of ``N_MELS`` values.
+MAX_SEGMENTS = MAX_FILE_VALUES // N_MELS
 
 
 class MFCCSegmenter(AudioFilesTransformer):
@@ -32,20 +51,28 @@ class MFCCSegmenter(AudioFilesTransformer):
     Parameters
     ----------
     sr : int, default=22050
-        Sample rate the audio is analysed at; files at other rates are resampled.
+        Sample rate the audio is analysed at, 1,000 to 48,000 Hz; files at other rates
+        are resampled.
     n_segments : int, default=5
-        Segments taken from each file.
+        Segments taken from each file.  Together they cover at most 600 s
+        (``n_segments * segment_duration``), and their 128-band mel spectrogram holds at
+        most ``2**22`` values (``n_segments * n_frames_ <= 32,768``).
     segment_duration : float, default=6.0
-        Length of one segment in seconds; ``round(segment_duration * sr)`` samples.
+        Length of one segment in seconds; ``round(segment_duration * sr)`` samples, at
+        least ``n_fft``.
     n_mfcc : int, default=13
         MFCCs per frame (at most 128, librosa's number of mel bands).
     n_fft : int, default=2048
-        FFT window length in samples.
+        FFT window length in samples, at most 65,536 and at least the length whose bins
+        are closer together than the narrowest of the 128 mel bands is wide (428 at
+        22,050 Hz, 221 at 8 kHz: below it some bands are empty).
     hop_length : int, default=1024
-        Samples between successive frames.
+        Samples between successive frames: at most ``n_fft`` (no sample skipped) and at
+        least ``n_fft / 8`` (more overlap only interpolates the spectrogram).
     offset : float or "center", default=0.0
-        Where the first segment starts, in seconds from the file's start; ``"center"``
-        takes the middle ``n_segments * segment_duration`` seconds of each file.
+        Where the first segment starts, in seconds from the file's start (at most a week,
+        604,800 s); ``"center"`` takes the middle ``n_segments * segment_duration``
+        seconds of each file.
     on_error : {"raise", "nan"}, default="raise"
         What to do with files that give no features (missing, empty, not audio,
         corrupt, or too short for one complete segment).  ``"raise"`` raises one
@@ -126,13 +153,19 @@ class MFCCSegmenter(AudioFilesTransformer):
 
     _units = "segments"
     _parameter_constraints: dict = {
-        "sr": [Interval(Integral, 1, None, closed="left")],
-        "n_segments": [Interval(Integral, 1, None, closed="left")],
-        "segment_duration": [Interval(Real, 0, None, closed="neither")],
+        "sr": [Bounded(Integral, MIN_SR, MAX_SR, closed="both", why=SR_REASON)],
+        "n_segments": [Bounded(Integral, 1, MAX_SEGMENTS, closed="both",
+                               why=f"each segment gives a frame of {N_MELS} mel bands at "
+                                   f"least, and a file's spectrogram holds at most "
+                                   f"{MAX_FILE_VALUES:,} values: {FILE_VALUES_REASON}")],
+        "segment_duration": [Bounded(Real, 0, MAX_WINDOW_SECONDS, closed="right",
+                                     why=WINDOW_REASON)],
         "n_mfcc": [Interval(Integral, 1, N_MELS, closed="both")],
-        "n_fft": [Interval(Integral, 1, None, closed="left")],
-        "hop_length": [Interval(Integral, 1, None, closed="left")],
-        "offset": [Interval(Real, 0, None, closed="left"), StrOptions({"center"})],
+        "n_fft": [Bounded(Integral, 1, MAX_N_FFT, closed="both", why=N_FFT_REASON)],
+        "hop_length": [Bounded(Integral, 1, MAX_N_FFT, closed="both",
+                               why="at most n_fft, so that no sample goes unanalysed")],
+        "offset": [Bounded(Real, 0, MAX_OFFSET_SECONDS, closed="both", why=OFFSET_REASON),
+                   StrOptions({"center"})],
         "on_error": [StrOptions({"raise", "nan"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -229,20 +262,56 @@ class MFCCSegmenter(AudioFilesTransformer):
         return self._extract(X)
 
     def _spec(self) -> SegmentSpec:
-        """The validated parameters as a :class:`SegmentSpec`; checks their combination."""
-        length = int(round(self.segment_duration * self.sr))
-        if length < self.n_fft:
+        """The validated parameters as a :class:`SegmentSpec`; checks their combination
+        against the bounds of :mod:`sk_audio_genre._limits` (arithmetic only)."""
+        sr, n_fft, hop = int(self.sr), int(self.n_fft), int(self.hop_length)
+        length = int(round(self.segment_duration * sr))
+        if length < n_fft:
             raise ValueError(
                 f"segment_duration={self.segment_duration!r} gives {length} samples at "
-                f"sr={self.sr}, fewer than n_fft={self.n_fft}; use a longer "
+                f"sr={sr}, fewer than n_fft={n_fft}; use a longer "
                 "segment_duration or a smaller n_fft."
             )
+        if n_fft < min_n_fft(sr, N_MELS):
+            raise ValueError(
+                f"n_fft={n_fft} at sr={sr} leaves bands of the {N_MELS}-band mel filter bank "
+                f"empty (constant, meaningless coefficients): its narrowest bands are "
+                f"{narrowest_mel_band(sr, N_MELS):.1f} Hz wide, the FFT's bins "
+                f"{sr / n_fft:.1f} Hz apart; use n_fft >= {min_n_fft(sr, N_MELS)} or a lower sr."
+            )
+        if hop > n_fft:
+            raise ValueError(
+                f"hop_length={hop} is longer than n_fft={n_fft}: the samples between frames "
+                "would never be analysed; use hop_length <= n_fft."
+            )
+        if n_fft > MAX_STFT_OVERLAP * hop:
+            raise ValueError(
+                f"n_fft={n_fft} with hop_length={hop} covers each sample with {n_fft / hop:.3g} "
+                f"frames, more than {MAX_STFT_OVERLAP}: beyond that the frames only interpolate "
+                "the power spectrogram while time and memory grow with the overlap; use "
+                f"hop_length >= {-(-n_fft // MAX_STFT_OVERLAP)}."
+            )
+        window = self.n_segments * length
+        if window > round(MAX_WINDOW_SECONDS * sr):
+            raise ValueError(
+                f"n_segments={self.n_segments} segments of segment_duration="
+                f"{self.segment_duration!r} analyse {window / sr:g} s of each file, more than "
+                f"{MAX_WINDOW_SECONDS:g} s ({WINDOW_REASON}); use fewer or shorter segments."
+            )
+        frames = self.n_segments * n_frames_for(length, n_fft, hop)
+        if frames * N_MELS > MAX_FILE_VALUES:
+            raise ValueError(
+                f"n_segments={self.n_segments} segments of {frames // self.n_segments} frames "
+                f"give a {N_MELS}-band mel spectrogram of {frames * N_MELS:,} values per file, "
+                f"more than {MAX_FILE_VALUES:,} ({FILE_VALUES_REASON}); use a longer "
+                "hop_length or fewer or shorter segments."
+            )
         return SegmentSpec(
-            sr=int(self.sr),
+            sr=sr,
             n_segments=int(self.n_segments),
             segment_length=length,
             n_mfcc=int(self.n_mfcc),
-            n_fft=int(self.n_fft),
-            hop_length=int(self.hop_length),
+            n_fft=n_fft,
+            hop_length=hop,
             offset=self.offset if isinstance(self.offset, str) else float(self.offset),
         )

@@ -21,7 +21,11 @@ from .embedder import MusicnnEmbedder
 from .inference import transform_with_report
 from .segmenter import MFCCSegmenter
 
-__all__ = ["GenreTimeline", "GenreTimelineDisplay", "genre_timeline"]
+__all__ = ["GenreTimeline", "GenreTimelineDisplay", "check_genre_choice", "genre_timeline"]
+
+#: Bands a plot tells apart by colour: matplotlib's "tab10" map has 10 distinct colours,
+#: "tab20" 20; past that, the likeliest genres are drawn and the rest summed as "other".
+MAX_BANDS = 20
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,41 @@ def genre_timeline(model: Any, path: str | os.PathLike, *, hop: float | None = N
     return GenreTimeline(path, starts, window, np.asarray(proba), np.asarray(model.classes_))
 
 
+def check_genre_choice(classes: Any, *, top: int | None = None,
+                       genres: Any = None) -> None:
+    """Check which genres a timeline plot is asked to draw, before anything is computed.
+
+    Parameters
+    ----------
+    classes : array-like of shape (n_classes,)
+        The model's genres.
+    top : int, default=None
+        Draw the ``top`` likeliest genres.
+    genres : sequence of str, default=None
+        Draw these genres.
+
+    Raises
+    ------
+    ValueError
+        If both are given, ``top`` is below 1, or ``genres`` is empty or names a genre
+        the model does not know (the message lists those it knows).
+    """
+    if top is not None and genres is not None:
+        raise ValueError(f"give top or genres, not both (got top={top!r}, genres={genres!r}).")
+    if top is not None and top < 1:
+        raise ValueError(f"top must be 1 or more, got {top!r}.")
+    if genres is None:
+        return
+    known = [str(c) for c in classes]
+    if len(genres) == 0:
+        raise ValueError(f"genres is empty: name one or more of the model's genres "
+                         f"({', '.join(known)}).")
+    for genre in genres:
+        if str(genre) not in known:
+            raise ValueError(f"{str(genre)!r} is not one of the model's genres "
+                             f"({', '.join(known)}).")
+
+
 class GenreTimelineDisplay:
     """Genre probabilities over time, drawn as stacked bands (scikit-learn's Display style).
 
@@ -190,23 +229,60 @@ class GenreTimelineDisplay:
 
     @classmethod
     def from_model(cls, model: Any, path: str | os.PathLike, *, hop: float | None = None,
-                   ax: Any = None) -> GenreTimelineDisplay:
-        """Compute :func:`genre_timeline` and plot it."""
-        return cls(genre_timeline(model, path, hop=hop)).plot(ax=ax)
+                   ax: Any = None, top: int | None = None,
+                   genres: Any = None) -> GenreTimelineDisplay:
+        """Compute :func:`genre_timeline` and plot it (see :meth:`plot` for ``top`` and
+        ``genres``, which are checked first)."""
+        check_genre_choice(model.classes_, top=top, genres=genres)
+        return cls(genre_timeline(model, path, hop=hop)).plot(ax=ax, top=top, genres=genres)
 
-    def plot(self, ax: Any = None, *, top: int = 5) -> GenreTimelineDisplay:
-        """Stacked probabilities of the ``top`` genres (by mean probability) and "other"."""
+    def plot(self, ax: Any = None, *, top: int | None = None,
+             genres: Any = None) -> GenreTimelineDisplay:
+        """Stacked probabilities of the genres, each in its own colour.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; None makes a new figure.
+        top : int, default=None
+            Draw the ``top`` likeliest genres (by mean probability), the rest as "other".
+        genres : sequence of str, default=None
+            Draw these genres, in this order, the rest as "other".  With neither, every
+            genre is drawn when there are at most :data:`MAX_BANDS` (20), else the 19
+            likeliest and "other".
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            As :func:`check_genre_choice`.
+        """
         import matplotlib.pyplot as plt
 
         t = self.timeline
+        check_genre_choice(t.classes, top=top, genres=genres)
         if ax is None:
             _, ax = plt.subplots(figsize=(10, 3.5))
         proba = np.nan_to_num(t.proba, nan=0.0)
-        order = np.argsort(-proba.mean(axis=0))[:top]
+        likeliest = np.argsort(-proba.mean(axis=0), kind="stable")
+        if genres is not None:
+            order = np.array([list(map(str, t.classes)).index(str(g)) for g in genres])
+        elif top is not None:
+            order = likeliest[:top]
+        else:
+            order = likeliest if len(likeliest) <= MAX_BANDS else likeliest[: MAX_BANDS - 1]
+        bands = [proba[:, i] for i in order]
+        labels = [str(t.classes[i]) for i in order]
+        colours = plt.get_cmap("tab10" if len(order) <= 10 else "tab20").colors[: len(order)]
+        if len(order) < len(t.classes):
+            bands.append(np.clip(1 - proba[:, order].sum(axis=1), 0, 1))
+            labels.append("other")
+            colours = (*colours, "0.8")  # light grey
         centres = t.starts + t.window / 2
-        bands = [proba[:, i] for i in order] + [1 - proba[:, order].sum(axis=1)]
-        labels = [str(t.classes[i]) for i in order] + ["other"]
-        ax.stackplot(centres, *bands, labels=labels, step="mid", alpha=0.85)
+        ax.stackplot(centres, *bands, labels=labels, colors=colours, step="mid", alpha=0.85)
         ax.set_xlim(t.starts[0], t.starts[-1] + t.window)
         ax.set_ylim(0, 1)
         ax.set_xlabel("time (s)")

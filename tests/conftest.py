@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 from pathlib import Path
@@ -45,6 +46,44 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def gtzan_root(shared_data) -> Path:
     return shared_data / "gtzan"
+
+
+@pytest.fixture(scope="session")
+def shared_sources(shared_data) -> list[dict]:
+    """The rows of the shared folder's ``SOURCES.csv``: one per track (``track``, ``file``, ...).
+
+    Tests derive their expectations (how many tracks, which genres and formats) from it and
+    from ``splits/``, never from counts written into the test: the shared folder grows.
+    """
+    with open(shared_data / "SOURCES.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def shared_split_ids(shared_data) -> dict[str, set[str]]:
+    """The fault-filtered lists of the shared folder as track ids (``blues.00012``) per list."""
+    return {
+        name: {Path(line.strip()).name.rsplit(".", 1)[0]
+               for line in (shared_data / "splits" / f"{name}_filtered.txt").read_text().split()}
+        for name in ("train", "valid", "test")
+    }
+
+
+#: MFCCs compared with librosa's: this library (pocketfft and a sparse mel product) and librosa
+#: (BLAS) round differently in float32, and the error is a few float32 steps of the largest
+#: coefficient (c0, up to about 1,100 dB here), wherever it lands.  Measured largest difference
+#: / largest |value| of the compared array, over the 81 comparisons of test_audio.py and
+#: test_segmenter.py: 2.2e-7 (AMD EPYC, AVX2; by default, under OPENBLAS_CORETYPE=Sandybridge
+#: with NPY_DISABLE_CPU_FEATURES=X86_V3, and with one thread).  The former absolute 1e-4 used
+#: 92% of itself (9.2e-5 at values up to 489).  1e-6 of the largest value leaves 4.5x; one
+#: sample of offset, another window or a 0.1% gain moves MFCCs by 0.1 dB or more.
+MFCC_TOLERANCE = 1e-6
+
+
+def assert_mfcc_close(actual, expected, err_msg: str = "") -> None:
+    """``actual`` equals ``expected`` within float32 rounding of MFCCs (``MFCC_TOLERANCE``)."""
+    expected = np.asarray(expected)
+    np.testing.assert_allclose(actual, expected, rtol=0, err_msg=err_msg,
+                               atol=MFCC_TOLERANCE * float(np.abs(expected).max()))
 
 
 def tone(

@@ -14,7 +14,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils import Bunch
 
-from conftest import tone
+from conftest import shared_split_ids, tone
 from sk_audio_genre.datasets import (
     AUDIO_EXTENSIONS,
     fault_filtered_cv,
@@ -317,35 +317,44 @@ def real(gtzan_root):
         return load_gtzan(gtzan_root)
 
 
-def test_real_gtzan_tracks(real):
-    assert len(real.paths) == len(real.genres) == len(real.track_ids) == 78
-    assert len(real.target_names) == 10
-    genres, counts = np.unique(real.genres, return_counts=True)
-    assert genres.tolist() == real.target_names.tolist()
-    # data/README.md says 6 to 11 per genre, but disco has 5 (see SOURCES.csv)
-    assert all(5 <= c <= 11 for c in counts), dict(zip(genres, counts))
-    assert "country.00003" in real.track_ids
-    assert len(set(real.track_ids)) == 78
+def test_real_gtzan_tracks(real, shared_sources, gtzan_root):
+    """The loader finds exactly the tracks SOURCES.csv lists, whatever their number."""
+    assert len(shared_sources) > 0
+    expected_ids = sorted(row["track"] for row in shared_sources)
+    assert real.track_ids.tolist() == expected_ids  # sorted by genre, then id
+    assert len(real.paths) == len(real.genres) == len(set(real.track_ids)) == len(expected_ids)
+    on_disk = [p for p in gtzan_root.glob("*/*") if p.is_file() and not p.name.startswith(".")]
+    assert len(on_disk) == len(expected_ids)  # every file in the folder is one listed track
+    genres = sorted({row["file"].split("/")[0] for row in shared_sources})
+    assert real.target_names.tolist() == genres
+    per_genre = {g: sum(row["file"].startswith(g + "/") for row in shared_sources) for g in genres}
+    assert dict(zip(*np.unique(real.genres, return_counts=True))) == per_genre
     for genre, track_id in zip(real.genres, real.track_ids):
         name, number = track_id.split(".")
         assert name == genre and len(number) == 5 and number.isdigit()
-    assert {Path(p).suffix for p in real.paths} == {".au", ".wav"}
+    suffixes = {Path(row["file"]).suffix for row in shared_sources}
+    assert {Path(p).suffix for p in real.paths} == suffixes
 
 
-def test_real_gtzan_matches_sources_csv(real, shared_data):
-    rows = (shared_data / "SOURCES.csv").read_text().splitlines()
-    header = rows[0].split(",")
-    files = sorted(row.split(",")[header.index("file")] for row in rows[1:] if row)
+def test_real_gtzan_matches_sources_csv(real, shared_sources):
+    files = sorted(row["file"] for row in shared_sources)
     root = Path(real.root)
     assert [Path(p).relative_to(root).as_posix() for p in real.paths] == files
+    for row in shared_sources:  # the columns this library relies on
+        assert Path(row["file"]).name.startswith(row["track"] + "."), row
+        assert int(row["sr"]) > 0 and int(row["ch"]) >= 1 and float(row["dur"]) > 0, row
 
 
-def test_real_gtzan_masks(real):
+def test_real_gtzan_masks(real, shared_data):
+    """The shipped lists put each shared track where the shared ``splits/`` files do."""
     masks = fault_filtered_split(real.track_ids)
     stacked = np.vstack([masks.train, masks.valid, masks.test, masks.unlisted])
     np.testing.assert_array_equal(stacked.sum(axis=0), 1)  # each track in exactly one group
     assert masks.train.sum() > 0 and masks.valid.sum() > 0 and masks.test.sum() > 0
-    counts = {k: int(v.sum()) for k, v in masks.items()}
-    assert counts == {"train": 35, "valid": 37, "test": 1, "unlisted": 5}
+    lists = shared_split_ids(shared_data)
+    for name, ids in lists.items():
+        assert set(real.track_ids[masks[name]]) == ids & set(real.track_ids), name
+    listed = set().union(*lists.values())
+    assert set(real.track_ids[masks.unlisted]) == set(real.track_ids) - listed
     train, valid = fault_filtered_cv(real.track_ids)[0]
     assert not set(train) & set(valid)

@@ -143,7 +143,7 @@ def test_bad_files_are_listed_together_before_any_work(files, tmp_path):
         MusicnnEmbedder().fit_transform([files[0][0], *bad])
     message = str(info.value)
     assert "4 of the input files cannot be used (checking the files)" in message
-    for reason in ("file not found", "empty file", "not readable as audio",
+    for reason in ("file not found", "empty file", "not audio: its content is text",
                    "too short: 2.000 s of audio (the file is 2.000 s long)"):
         assert reason in message
 
@@ -217,8 +217,12 @@ def test_patches_train_a_segment_classifier(files, per_patch):
 
 
 def test_n_jobs_gives_the_same_embeddings(files):
+    """Equal within rounding: the network's matrix products run with another number of BLAS
+    threads in a worker than in this process.  Measured at most 9.5e-7 (values up to 5.4; AMD
+    EPYC, AVX2, 1, 2 or 8 BLAS threads here, Sandybridge kernels); 1e-5 leaves 10x."""
     paths = files[0][:4]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # loky's own notes on worker counts
         two = MusicnnEmbedder(n_jobs=2).fit_transform(paths)
-    np.testing.assert_allclose(two, MusicnnEmbedder(n_jobs=1).fit_transform(paths), atol=1e-5)
+    np.testing.assert_allclose(two, MusicnnEmbedder(n_jobs=1).fit_transform(paths), rtol=0,
+                               atol=1e-5)

@@ -16,10 +16,13 @@ import pytest
 
 from sk_audio_genre import _files
 from sk_audio_genre._files import (
+    Extraction,
+    Note,
     FileReport,
     extract_files,
     extract_or_reason,
     format_listing,
+    merge_reports,
     validate_paths,
 )
 from sk_audio_genre._header import AudioFileError
@@ -35,27 +38,36 @@ class Plan:
     n_filled: int  # units this file fills
     n_silent: int
     decode_error: str
+    start: int = 0  # the planned window: the whole 1 s file
+    stop: int = 0
+    frames: int = 0
 
 
 class FakeExtractor:
-    """Features ``(n_filled, 2)`` full of the file's ``value``; errors as the table says."""
+    """Features ``(n_filled, 2)`` full of the file's ``value``; errors as the table says.
+    Every file is 1 s long, and its whole length is the window."""
 
-    def __init__(self, table: dict[str, dict], sr: int = 8000):
+    def __init__(self, table: dict[str, dict], sr: int = 8000, units: str = "segments"):
         self.table = table
         self.sr = sr
+        self.units = units
         self.extracted: list[str] = []
 
     def plan(self, path):
         spec = self.table[path]
         if "header_error" in spec:
             raise AudioFileError(path, spec["header_error"])
+        rate = spec.get("samplerate", self.sr)
         return Plan(
             path,
-            spec.get("samplerate", self.sr),
+            rate,
             spec.get("expected", 3),
             spec.get("n_filled", spec.get("expected", 3)),
             spec.get("n_silent", 0),
             spec.get("decode_error", ""),
+            0,
+            rate,
+            rate,
         )
 
     def shape(self, plans):
@@ -68,16 +80,22 @@ class FakeExtractor:
         self.extracted.append(plan.path)
         if plan.decode_error:
             raise AudioFileError(plan.path, plan.decode_error)
-        features = np.full((plan.n_filled, 2), self.table[plan.path]["value"])
-        return features, plan.n_filled, plan.n_silent
+        value = self.table[plan.path]["value"]
+        features = np.full((plan.n_filled, 2), value)
+        return Extraction(features, plan.n_filled, plan.n_silent, abs(value))
 
 
 def run(table, *, on_error="raise", units="segments", sr=8000, n_jobs=None):
-    extractor = FakeExtractor(table, sr=sr)
+    extractor = FakeExtractor(table, sr=sr, units=units)
     out, reports = extract_files(
-        list(table), extractor, n_jobs=n_jobs, verbose=0, on_error=on_error, units=units
+        list(table), extractor, n_jobs=n_jobs, verbose=0, on_error=on_error
     )
     return out, reports, extractor
+
+
+def report(path, status, reason="", filled=0, expected=0, notes=(), units="segments"):
+    """The report of a file that was read (every fake file is 1 s long, all analysed)."""
+    return FileReport(path, status, reason, filled, expected, notes, units, 0.0, 1.0, 1.0)
 
 
 def messages(record):
@@ -101,10 +119,11 @@ def test_features_fill_their_rows_and_every_file_gets_a_report():
         [[1.0, 1.0, 1.0, NAN], [2.0, 2.0, 2.0, 2.0], [3.0, NAN, NAN, NAN]],
     )
     assert reports == [
-        FileReport("full.wav", "ok", "", 3, 3),
-        FileReport("long.wav", "ok", "", 4, 4),
-        FileReport("short.wav", "partial", "1 of 3 segments filled", 1, 3),
+        report("full.wav", "ok", "", 3, 3),
+        report("long.wav", "ok", "", 4, 4),
+        report("short.wav", "partial", "1 of 3 segments filled", 1, 3),
     ]
+    assert [r.analysed for r in reports] == ["all", "all", "all (1 of 3 segments)"]
     assert messages(record) == [
         "1 file(s) are shorter than the requested window; their unfilled segments are NaN:\n"
         + "  short.wav: 1 of 3 segments filled"
@@ -123,8 +142,7 @@ def test_bad_headers_are_reported_together_before_any_extraction():
     )
     extractor = FakeExtractor(table)
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        extract_files(list(table), extractor, n_jobs=None, verbose=0, on_error="raise",
-                      units="segments")
+        extract_files(list(table), extractor, n_jobs=None, verbose=0, on_error="raise")
     assert extractor.extracted == []
 
 
@@ -138,9 +156,10 @@ def test_bad_headers_under_on_error_nan_give_nan_rows():
     ]
     assert np.isnan(out[0]).all() and (out[1] == 1.0).all()
     assert reports == [
-        FileReport("a.wav", "failed", "not an audio file"),
-        FileReport("b.wav", "ok", "", 3, 3),
+        FileReport("a.wav", "failed", "not an audio file", units="segments"),
+        report("b.wav", "ok", "", 3, 3),
     ]
+    assert reports[0].analysed == "none"
     assert extractor.extracted == ["b.wav"]
 
 
@@ -155,23 +174,28 @@ def test_decoding_failures_raise_after_decoding():
 
 
 @pytest.mark.parametrize("units", ["segments", "patches"])
-def test_decoding_failures_and_digital_silence_fail_under_on_error_nan(units):
+def test_decoding_failures_and_silence_fail_under_on_error_nan(units):
     table = {
         "a.wav": {"decode_error": "truncated frame"},
         "b.wav": {"value": 0.0, "n_silent": 3},
-        "c.wav": {"value": 1.0},
+        "c.wav": {"value": 1e-4, "n_silent": 3},  # -80 dBFS: silent, but not digitally
+        "d.wav": {"value": 1.0},
     }
     with pytest.warns(UserWarning) as record:
         out, reports, _ = run(table, on_error="nan", units=units)
+    quiet = "silent throughout (peak -80.0 dBFS, below -60 dBFS): nothing to classify"
     assert messages(record) == [
-        "2 input file(s) gave no features (decoding the files); their rows are NaN:\n"
-        + f"  a.wav: truncated frame\n  b.wav: digital silence throughout (3 of 3 {units})"
+        "3 input file(s) gave no features (decoding the files); their rows are NaN:\n"
+        + "  a.wav: truncated frame\n  b.wav: digital silence throughout: nothing to "
+        + f"classify\n  c.wav: {quiet}"
     ]
-    assert np.isnan(out[:2]).all() and (out[2] == 1.0).all()
+    assert np.isnan(out[:3]).all() and (out[3] == 1.0).all()
     assert reports == [
-        FileReport("a.wav", "failed", "truncated frame", 0, 3),
-        FileReport("b.wav", "failed", f"digital silence throughout (3 of 3 {units})", 0, 3),
-        FileReport("c.wav", "ok", "", 3, 3),
+        report("a.wav", "failed", "truncated frame", 0, 3, units=units),
+        report("b.wav", "failed", "digital silence throughout: nothing to classify", 0, 3,
+               units=units),
+        report("c.wav", "failed", quiet, 0, 3, units=units),
+        report("d.wav", "ok", "", 3, 3, units=units),
     ]
 
 
@@ -183,19 +207,14 @@ def test_silent_parts_and_a_low_sample_rate_are_noted():
     }
     with pytest.warns(UserWarning) as record:
         _, reports, _ = run(table, sr=44100)
-    low_rate = (
-        "recorded at 16000 Hz, far below the 44100 Hz the features are computed at: "
-        "its top 14.1 kHz are missing"
-    )
-    assert [report.notes for report in reports] == [
-        ("1 of 3 segments are digital silence",),
-        (low_rate,),
-        (),
-    ]
-    assert all(report.status == "ok" for report in reports)
+    low_rate = "recorded at 16000 Hz: it holds nothing above 8.0 kHz"
+    silence = "1 of 3 segments are silent (below -60 dBFS)"
+    assert [r.notes for r in reports] == [(silence,), (low_rate,), ()]
+    assert [[n.kind for n in r.notes] for r in reports] == [["silence"], ["low_rate"], []]
+    assert all(r.status == "ok" for r in reports)
     assert messages(record) == [
         "features of 2 file(s) are less trustworthy:\n"
-        + f"  quiet.wav: 1 of 3 segments are digital silence\n  phone.wav: {low_rate}"
+        + f"  quiet.wav: {silence}\n  phone.wav: {low_rate}"
     ]
 
 
@@ -234,9 +253,51 @@ def test_other_joblib_errors_are_not_swallowed(monkeypatch):
 
 def test_extract_or_reason_turns_a_file_error_into_a_reason():
     extractor = FakeExtractor({"a.wav": {"value": 1.0}, "b.wav": {"decode_error": "bad"}})
-    features, n_filled, n_silent, reason = extract_or_reason(extractor, extractor.plan("a.wav"))
-    assert (features.shape, n_filled, n_silent, reason) == ((3, 2), 3, 0, "")
-    assert extract_or_reason(extractor, extractor.plan("b.wav")) == (None, 0, 0, "bad")
+    extraction, reason = extract_or_reason(extractor, extractor.plan("a.wav"))
+    assert (extraction.features.shape, extraction.n_filled, reason) == ((3, 2), 3, "")
+    assert extract_or_reason(extractor, extractor.plan("b.wav")) == (None, "bad")
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan])
+def test_features_that_are_not_finite_fail_only_their_file(value):
+    table = {"a.wav": {"value": 1.0}, "overflow.wav": {"value": value}, "c.wav": {"value": 3.0}}
+    with pytest.warns(UserWarning, match="overflow.wav: its features are not finite"):
+        out, reports, _ = run(table, on_error="nan")
+    assert [r.status for r in reports] == ["ok", "failed", "ok"]
+    assert (out[0] == 1.0).all() and np.isnan(out[1]).all() and (out[2] == 3.0).all()
+
+
+def test_any_exception_while_extracting_fails_only_its_file(monkeypatch):
+    table = {"a.wav": {"value": 1.0}, "surprise.wav": {"value": 2.0}}
+    extractor = FakeExtractor(table)
+    extract = extractor.extract
+
+    def explode_on_one(plan):
+        if plan.path == "surprise.wav":
+            raise ZeroDivisionError("division by zero")
+        return extract(plan)
+
+    monkeypatch.setattr(extractor, "extract", explode_on_one)
+    with pytest.warns(UserWarning, match=re.escape(
+            "surprise.wav: analysis failed (ZeroDivisionError: division by zero)")):
+        out, reports = extract_files(list(table), extractor, n_jobs=None, verbose=0,
+                                     on_error="nan")
+    assert [r.status for r in reports] == ["ok", "failed"] and (out[0] == 1.0).all()
+
+
+def test_merged_reports_keep_one_note_per_fact_and_the_first_reason():
+    mfcc = report("a.wav", "failed", "silent throughout (peak -90.0 dBFS)", 0, 10,
+                  notes=(Note("recorded at 8000 Hz: x", "low_rate"),), units="segments")
+    musicnn = report("a.wav", "failed", "digital silence throughout", 0, 10,
+                     notes=(Note("recorded at 8000 Hz: x", "low_rate"),
+                            Note("3 of 10 patches are silent", "silence")), units="patches")
+    merged = merge_reports([musicnn, mfcc])
+    assert merged.reason == "digital silence throughout" and merged.units == "patches"
+    assert merged.notes == ("recorded at 8000 Hz: x", "3 of 10 patches are silent")
+    worst = merge_reports([report("a.wav", "ok", "", 10, 10), mfcc])
+    assert worst.status == "failed" and worst.reason == mfcc.reason
+    with pytest.raises(ValueError, match="no reports"):
+        merge_reports([])
 
 
 # --- validate_paths ----------------------------------------------------------------------

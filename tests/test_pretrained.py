@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder
+from sk_audio_genre.datasets import load_split_lists
 from sk_audio_genre.model_format import JSON_NAME, model_digest, model_metadata
 from sk_audio_genre.pretrained import (
     PRETRAINED_SHA256,
@@ -57,8 +59,15 @@ def test_offset_and_on_error_reach_every_audio_reader():
 
 
 def test_shipped_model_never_saw_the_held_out_track_and_gets_it_right(pretrained, gtzan_root):
-    trained_on = {t["track"] for t in model_metadata(pretrained_dir())["trained_on"]}
-    assert len(trained_on) == 77 and "pop.00000" not in trained_on
+    records = model_metadata(pretrained_dir())["trained_on"]
+    trained_on = {t["track"] for t in records}
+    assert len(trained_on) == len(records) > 0 and "pop.00000" not in trained_on
+    assert not trained_on & load_split_lists()["test"]  # nothing of the fault-filtered test list
+    for record in records:  # each a shared track, byte for byte (the folder only grows)
+        path = next((gtzan_root / record["track"].split(".")[0]).glob(f"{record['track']}.*"),
+                    None)
+        assert path is not None, f"{record['track']} is not in the shared folder"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"], record
     proba = pretrained.predict_proba([str(next((gtzan_root / "pop").glob("pop.00000.*")))])[0]
     assert pretrained.classes_[proba.argmax()] == "pop" and proba.max() > 0.5
 
@@ -66,8 +75,10 @@ def test_shipped_model_never_saw_the_held_out_track_and_gets_it_right(pretrained
 def test_the_recipe_beats_the_floor_on_artists_it_never_heard(gtzan_root):
     """Trained on the fault-filtered train list, tested on the valid list (other artists).
 
-    ``benchmarks/heads.py`` measured 0.565 here (13 of the 23 valid-list tracks of genres the
-    train list has) against 0.174 for logistic regression on MFCC statistics.
+    ``benchmarks/heads.py`` measured 0.565 on the first 78 shared tracks (13 of the 23
+    valid-list tracks of genres the train list has) against 0.174 for logistic regression on
+    MFCC statistics; on the 111 tracks it is 0.634 (26 of 41; the smallest gap between a
+    track's two likeliest genres 0.11, far above any rounding).  The floor holds for both.
     """
     from sk_audio_genre.datasets import fault_filtered_split, load_gtzan
 

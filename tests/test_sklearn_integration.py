@@ -151,6 +151,10 @@ _KERAS_FAILURES = {
         "scikeras 0.13's KerasClassifier puts ClassifierMixin right of BaseEstimator "
         "(the cause of its tag bug, fixed in BaseGenreClassifier.__sklearn_tags__)"
     ),
+    "check_do_not_raise_errors_in_init_or_set_params": (
+        "set_params validates like fit (issue 14, item 3): an out-of-bounds parameter is "
+        "refused when it is set, before anything is built or allocated"
+    ),
 }
 #: Checks whose outcome is not the estimator's to decide, skipped rather than expected to fail
 #: (``xfail_strict`` would turn their passes into failures).
@@ -159,6 +163,12 @@ _NONDETERMINISTIC = {
         "float32 matrix products: a row's probabilities can move by ~1e-7 with the batch "
         "it is computed in, above this check's 1e-9 tolerance, or not, depending on the "
         "row order drawn"
+    ),
+    "check_methods_subset_invariance": (
+        "the same: 1.2e-7 measured (MLP, AMD EPYC AVX2) against the check's fixed "
+        "1e-7 + 1e-7 * |p|, 65% of it, more with other kernels; "
+        "test_classifiers.py::test_probabilities_do_not_depend_on_the_batch checks it "
+        "with a measured tolerance"
     ),
 }
 

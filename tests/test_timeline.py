@@ -7,7 +7,15 @@ import pytest
 import soundfile as sf
 
 from sk_audio_genre import load_pretrained
-from sk_audio_genre.timeline import GenreTimelineDisplay, analysis_unit, genre_timeline
+from sk_audio_genre.timeline import (
+    GenreTimeline,
+    GenreTimelineDisplay,
+    analysis_unit,
+    genre_timeline,
+)
+
+GTZAN = np.array(["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
+                  "reggae", "rock"])
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +46,58 @@ def test_a_window_is_the_models_unit_of_analysis():
     assert analysis_unit(network_recipe("cnn")) == 6.0  # one MFCC segment
 
 
-def test_the_display_draws_the_top_genres(medley):
+def test_the_display_draws_the_genres_of_the_medley(medley):
     import matplotlib
 
     matplotlib.use("Agg")
-    display = GenreTimelineDisplay.from_model(load_pretrained(), medley)
-    labels = [t.get_text() for t in display.ax_.get_legend().get_texts()]
-    assert labels[-1] == "other" and {"classical", "metal"} <= set(labels)
+    display = GenreTimelineDisplay.from_model(load_pretrained(), medley, top=2)
+    assert set(legend(display)[:2]) == {"classical", "metal"} and legend(display)[2] == "other"
     assert display.ax_.get_xlim() == pytest.approx((0.0, 8 * 2.992))
+
+
+@pytest.fixture
+def varied():
+    """A 5-minute medley's timeline: each of the ten genres leads for 30 s in turn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    starts = 2.992 * np.arange(100)
+    proba = np.full((100, 10), 0.02)
+    proba[np.arange(100), np.arange(100) // 10] = 0.82
+    return GenreTimeline("medley.wav", starts, 2.992, proba, GTZAN)
+
+
+def legend(display) -> list[str]:
+    return [t.get_text() for t in display.ax_.get_legend().get_texts()]
+
+
+def band_colours(display) -> list[tuple]:
+    return [tuple(c.get_facecolor()[0]) for c in display.ax_.collections]
+
+
+def test_by_default_every_genre_has_its_own_colour(varied):
+    display = GenreTimelineDisplay(varied).plot()
+    assert sorted(legend(display)) == sorted(GTZAN)  # no "other" hiding half the song
+    assert len(set(band_colours(display))) == 10
+
+
+def test_the_user_chooses_how_many_genres_or_which(varied):
+    display = GenreTimelineDisplay(varied).plot(top=3)
+    assert len(legend(display)) == 4 and legend(display)[-1] == "other"
+    assert len(set(band_colours(display))) == 4
+    display = GenreTimelineDisplay(varied).plot(genres=["metal", "jazz"])
+    assert legend(display) == ["metal", "jazz", "other"]
+    with pytest.raises(ValueError, match=r"'polka' is not one of the model's genres \(blues, "):
+        GenreTimelineDisplay(varied).plot(genres=["metal", "polka"])
+    with pytest.raises(ValueError, match="top or genres, not both"):
+        GenreTimelineDisplay(varied).plot(top=2, genres=["metal"])
+    with pytest.raises(ValueError, match="top must be 1 or more, got 0"):
+        GenreTimelineDisplay(varied).plot(top=0)
+
+
+def test_more_genres_than_colours_keep_the_likeliest(varied):
+    many = GenreTimeline("m.wav", varied.starts, 2.992, np.tile(varied.proba, 3) / 3,
+                         np.array([f"{g}{k}" for k in range(3) for g in GTZAN]))
+    display = GenreTimelineDisplay(many).plot()
+    assert len(legend(display)) == 20 and legend(display)[-1] == "other"
+    assert len(set(band_colours(display))) == 20

@@ -58,7 +58,6 @@ import sys
 import time
 import glob
 import json
-import hashlib
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")   # tf.compat.v1.layers needs Keras 2 (tf_keras) on TF >= 2.16
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -289,8 +288,6 @@ def write_fixture(target):
     data = np.load(os.path.join(OUT_DIR, "outputs.npz"), allow_pickle=False)
     out = {"track_ids": np.array(FIXTURE_TRACKS)}
     for t in FIXTURE_TRACKS:
-        batch = np.ascontiguousarray(data[f"{t}/b/batch"], dtype=np.float32)
-        out[f"{t}/batch_sha256"] = np.array(hashlib.sha256(batch.tobytes()).hexdigest())
         out[f"{t}/taggram"] = data[f"{t}/b/taggram"].astype(np.float32)
         out[f"{t}/penultimate"] = data[f"{t}/b/penultimate"].astype(np.float32)
         out[f"{t}/published_taggram"] = data[f"{t}/a/taggram"].astype(np.float32)

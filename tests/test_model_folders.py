@@ -1,0 +1,289 @@
+"""Hostile and concurrent model folders: crafted arrays files, links, killed and racing saves.
+
+A model folder may come from anyone, and a folder in use may be re-saved while another
+process loads it.  Each test here reproduces one way that went wrong: a crafted folder
+must be refused with a ``ValueError`` naming the file and field (quickly, before anything
+large is allocated), and a save must never leave a folder that holds neither the old model
+nor the new one.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from numpy.lib import format as npy_format
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_audio_genre.model_format import JSON_NAME, load_pipeline, model_digest, save_pipeline
+
+from test_model_format import replace_arrays_file, saved_files
+
+# --------------------------------------------------------------------------- models
+
+
+def two_models(n_features: int) -> list[SimpleNamespace]:
+    """Two fitted scaler + logistic regression models on the same ``n_features`` features
+    that differ in their intercepts, with their probabilities on those features."""
+    X = np.random.default_rng(0).normal(size=(6, n_features))
+    first = make_pipeline(StandardScaler(), LogisticRegression(tol=0.1)).fit(X, [0, 1, 2] * 2)
+    second = copy.deepcopy(first)
+    second[-1].intercept_ = first[-1].intercept_ + [1.0, 0.0, -1.0]
+    return [SimpleNamespace(model=model, X=X, proba=model.predict_proba(X))
+            for model in (first, second)]
+
+
+@pytest.fixture(scope="module")
+def small_models() -> list[SimpleNamespace]:
+    return two_models(20)
+
+
+@pytest.fixture(scope="module")
+def large_models() -> list[SimpleNamespace]:
+    """Two models of 4 arrays of 8 MB each, so that a kill can land while one is written."""
+    return two_models(1_000_000)
+
+
+def which_model(folder: Path, models: list[SimpleNamespace]) -> int:
+    """The index of the model ``folder`` holds; fails unless it is exactly one of ``models``.
+
+    Exact equality is guaranteed: the loaded arrays are the saved ones bit for bit, and the
+    probabilities are computed by the same code on the same input, in this process, with the
+    same (BLAS) settings as the expected ones.
+    """
+    proba = load_pipeline(folder).predict_proba(models[0].X)
+    matches = [i for i, case in enumerate(models) if np.array_equal(case.proba, proba)]
+    assert len(matches) == 1, f"{folder} holds neither model"
+    return matches[0]
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# --------------------------------------------------------------------------- crafted arrays
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    npy_format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
+    buffer = io.BytesIO()
+    npy_format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return buffer.getvalue()
+
+
+def zip_of(members: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def crafted(change):
+    """Arrays file bytes: the saved members as ``(name, npy bytes)``, changed by ``change``."""
+
+    def make(folder: Path) -> bytes:
+        with np.load(saved_files(folder)[0], allow_pickle=False) as data:
+            members = [(f"{key}.npy", npy_bytes(data[key])) for key in data.files]
+        return zip_of(change(members))
+
+    return make
+
+
+def first_member_as(data: bytes):
+    return crafted(lambda members: [(members[0][0], data), *members[1:]])
+
+
+def nested_members(folder: Path) -> bytes:
+    """An archive whose member ``outer.npy`` holds, inside its data, all of ``inner.npy``:
+    a directory entry per nesting level would make each byte of the file count again."""
+    inner = zip_of([("inner.npy", npy_bytes(np.zeros(1000)))])
+    inner_record, inner_directory = inner[:inner.rindex(b"PK\x01\x02")], inner[
+        inner.rindex(b"PK\x01\x02"):inner.rindex(b"PK\x05\x06")]
+    outer_data = npy_header("|u1", (len(inner_record),)) + inner_record
+    outer = zip_of([("outer.npy", outer_data)])
+    directory_at = outer.rindex(b"PK\x01\x02")
+    inner_at = 30 + len("outer.npy") + len(outer_data) - len(inner_record)
+    directory = outer[directory_at:outer.rindex(b"PK\x05\x06")] + (
+        inner_directory[:42] + struct.pack("<L", inner_at) + inner_directory[46:])
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 2, 2, len(directory), directory_at, 0)
+    return outer[:directory_at] + directory + end
+
+
+HUGE = npy_header("<f8", (10**12,)) + bytes(8)
+ONE = npy_bytes(np.zeros(1))
+
+
+@pytest.mark.parametrize("make, message", [
+    (first_member_as(HUGE), r"\.npy: its header claims shape \(1000000000000,\) of float64"),
+    (first_member_as(npy_header("|O", (3,)) + bytes(24)), r"\.npy: dtype object"),
+    (first_member_as(npy_header("<f8", (4,)) + bytes(8)), r"shape \(4,\) of float64 .*32 "
+                                                          r"bytes.*holds 8"),
+    (first_member_as(b"not an array"), r"\.npy: not a NumPy \.npy array"),
+    (crafted(lambda m: [*m, ("notes.txt", b"hello")]), r"'notes\.txt' is not a \.npy member"),
+    (crafted(lambda m: [*m, m[0]]), r"holds '.*\.npy' twice"),
+    (crafted(lambda m: [*m, *((f"a{i}.npy", ONE) for i in range(100_000))]),
+     r"more members than"),
+    (nested_members, r"its members claim more bytes than the file holds"),
+    (lambda folder: b"not a zip file", r"not a valid arrays file"),
+], ids=["shape-1e12", "object-dtype", "short-data", "not-npy", "not-npy-member",
+        "duplicate-member", "100000-members", "nested-members", "not-zip"])  # fmt: skip
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # the crafted zip's own
+def test_crafted_arrays_file_is_refused_quickly(small_models, tmp_path, make, message):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    path = replace_arrays_file(folder, make(folder))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=message) as info:
+        load_pipeline(folder)
+    # refused before the members are read: 27 s for 100,000 members before the bound
+    assert time.perf_counter() - start < 3.0
+    assert str(path) in str(info.value)
+
+
+# --------------------------------------------------------------------------- links
+
+
+def test_pipeline_json_linked_out_of_the_folder_is_refused(small_models, tmp_path):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    outside = tmp_path / "elsewhere" / JSON_NAME
+    outside.parent.mkdir()
+    shutil.move(folder / JSON_NAME, outside)
+    (folder / JSON_NAME).symlink_to(outside)
+    with pytest.raises(ValueError, match="outside the model folder") as info:
+        load_pipeline(folder)
+    assert str(folder / JSON_NAME) in str(info.value)
+
+
+def test_a_link_inside_the_folder_is_followed(small_models, tmp_path):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    (folder / JSON_NAME).rename(folder / "real.json")
+    (folder / JSON_NAME).symlink_to("real.json")
+    assert which_model(folder, small_models) == 0
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def test_a_save_removes_what_killed_saves_left(small_models, tmp_path):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    (folder / ".saving-abc123").mkdir()  # a killed save of format version 2
+    (folder / ".saving-abc123" / JSON_NAME).write_text("{}")
+    (folder / ".saving-0123abcd.npz").write_bytes(b"half written")
+    (folder / "arrays.npz").write_bytes(b"version 2 arrays")
+    (folder / "old.weights.h5").write_bytes(b"version 1 weights")
+    (folder / ("arrays-" + "0" * 64 + ".npz")).write_bytes(b"arrays of an older save")
+    (folder / "notes.txt").write_text("the user's own file")
+    save_pipeline(small_models[1].model, folder)
+    assert listing(folder) == sorted([JSON_NAME, saved_files(folder)[0].name, "notes.txt"])
+    assert which_model(folder, small_models) == 1
+
+
+def test_a_version_2_folder_loads_and_is_replaced_by_a_save(small_models, tmp_path):
+    from sk_audio_genre.pretrained import PRETRAINED_SHA256, pretrained_dir
+
+    folder = Path(shutil.copytree(pretrained_dir(), tmp_path / "model"))
+    assert model_digest(folder) == PRETRAINED_SHA256  # test_pretrained.py loads it
+    save_pipeline(small_models[0].model, folder)
+    assert listing(folder) == sorted([JSON_NAME, saved_files(folder)[0].name])
+    assert which_model(folder, small_models) == 0
+
+
+#: Runs in a second process: loads the two models, then for each line read from stdin forks
+#: a saver that re-saves them into the folder in turn, starting with the one the line names,
+#: until it is killed; prints the saver's process id, then "gone" once it has been killed.
+KILLED_SAVER = """
+import itertools, os, sys
+from sk_audio_genre.model_format import load_pipeline, save_pipeline
+folder, *sources = sys.argv[1:]
+models = [load_pipeline(source) for source in sources]
+for line in sys.stdin:
+    pid = os.fork()
+    if pid == 0:
+        for i in itertools.count(int(line)):
+            save_pipeline(models[i % 2], folder)
+    print(pid, flush=True)
+    os.waitpid(pid, 0)
+    print("gone", flush=True)
+"""
+
+
+def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_model(large_models, tmp_path):
+    sources = [save_pipeline(case.model, tmp_path / f"source{i}")
+               for i, case in enumerate(large_models)]
+    folder = tmp_path / "model"
+    start = time.perf_counter()
+    save_pipeline(large_models[0].model, folder)
+    seconds_per_save = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    saver = subprocess.Popen([sys.executable, "-c", KILLED_SAVER, folder, *sources],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    held, seen = 0, set()
+    try:
+        for attempt in range(8):
+            before = (folder / JSON_NAME).read_bytes()
+            saver.stdin.write(f"{1 - held}\n")  # the saver starts with the other model
+            saver.stdin.flush()
+            pid = int(saver.stdout.readline())
+            if attempt % 2:  # let one save complete first, however loaded the machine is
+                deadline = time.monotonic() + 60
+                while (folder / JSON_NAME).read_bytes() == before and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            time.sleep(rng.uniform(0, 1.5 * seconds_per_save))
+            os.kill(pid, signal.SIGKILL)
+            assert saver.stdout.readline() == "gone\n"
+            held = which_model(folder, large_models)
+            seen.add(held)
+    finally:
+        saver.kill()
+        saver.wait()
+    assert seen == {0, 1}  # the kills did land while saves replaced the model
+    save_pipeline(large_models[held].model, folder)
+    assert listing(folder) == sorted([JSON_NAME, saved_files(folder)[0].name])
+
+
+#: Runs in a second process: re-saves the two models into the folder in turn until killed.
+RACING_SAVER = """
+import itertools, sys
+from sk_audio_genre.model_format import load_pipeline, save_pipeline
+folder, *sources = sys.argv[1:]
+models = [load_pipeline(source) for source in sources]
+print("ready", flush=True)
+for i in itertools.count():
+    save_pipeline(models[i % 2], folder)
+"""
+
+
+def test_loads_while_another_process_re_saves_give_one_of_the_two_models(small_models,
+                                                                           tmp_path):
+    sources = [save_pipeline(case.model, tmp_path / f"source{i}")
+               for i, case in enumerate(small_models)]
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    saver = subprocess.Popen([sys.executable, "-c", RACING_SAVER, folder, *sources],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert saver.stdout.readline() == "ready\n"
+        held = [which_model(folder, small_models) for _ in range(300)]
+    finally:
+        saver.kill()
+        saver.wait()
+    assert set(held) == {0, 1}  # the saves did replace the model while it was loaded
