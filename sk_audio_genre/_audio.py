@@ -28,7 +28,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from ._decode import FilePlan, decode, place_window, resampled_length
+from ._decode import FilePlan, decode, place_window, resampled_length, tile_windows
 from ._files import Extraction, silent_units
 from ._header import AudioFileError, read_header
 
@@ -48,6 +48,7 @@ class SegmentSpec:
     n_fft: int
     hop_length: int
     offset: float | str
+    max_windows: int = 1
 
     #: What a file is cut into, for messages.
     units = "segments"
@@ -80,12 +81,17 @@ class SegmentSpec:
         return probe_file(path, self)
 
     def shape(self, plans: list[FilePlan]) -> tuple[int, int, int]:
-        """Every file's features have :attr:`feature_shape`."""
-        return self.feature_shape
+        """:attr:`feature_shape`; with ``offset="all"``, room for the segments of the file
+        that has the most windows (the others' extra segments are NaN)."""
+        if self.offset != "all":
+            return self.feature_shape
+        most = max((len(plan.spans) for plan in plans), default=1)
+        return (most * self.n_segments, self.n_frames, self.n_mfcc)
 
     def expected(self, plan: FilePlan) -> int:
-        """A complete analysis fills every segment."""
-        return self.n_segments
+        """A complete analysis fills every segment of the window; with ``offset="all"``
+        every segment the planned windows hold."""
+        return plan.n_complete if self.offset == "all" else self.n_segments
 
     def extract(self, plan: FilePlan) -> Extraction:
         """:func:`extract_file` with this spec."""
@@ -116,21 +122,27 @@ def count_complete_segments(n_samples: int, spec: SegmentSpec) -> int:
     return complete
 
 
-def window_bounds(frames: int, samplerate: int, spec: SegmentSpec) -> tuple[int, int]:
-    """``(start, stop)`` in the file's own frames of the window to decode.
+def segment_windows(frames: int, samplerate: int, spec: SegmentSpec) -> tuple[tuple[int, int], ...]:
+    """The windows of a file to decode, ``(start, stop)`` in its own frames.
 
-    ``spec.offset`` in seconds starts the window there; ``"center"`` centres the
-    window in the file (or starts at 0 when the file is shorter than the window).
+    ``spec.offset`` in seconds starts the one window there; ``"center"`` centres it in the
+    file (or starts at 0 when the file is shorter than the window); ``"all"`` cuts the
+    whole file into consecutive windows, or ``spec.max_windows`` evenly spaced ones
+    (:func:`~sk_audio_genre._decode.tile_windows`).
     """
-    return place_window(
+    if spec.offset == "all":
+        length = resampled_length(spec.window_length, spec.sr, samplerate)
+        return tile_windows(0, frames, length=length, stride=length,
+                            max_windows=spec.max_windows)
+    return (place_window(
         frames, samplerate, offset=spec.offset, length=spec.window_length, sr=spec.sr
-    )
+    ),)  # fmt: skip
 
 
 def _describe_shortfall(plan_frames: int, info, spec: SegmentSpec) -> str:
     seconds = plan_frames / info.samplerate
     need = spec.min_complete_length / spec.sr
-    where = "" if spec.offset in (0, 0.0) else f" after offset={spec.offset!r}"
+    where = "" if spec.offset in (0, 0.0, "all") else f" after offset={spec.offset!r}"
     return (
         f"too short: {seconds:.3f} s of audio{where} (the file is "
         f"{info.frames / info.samplerate:.3f} s long), a complete "
@@ -148,14 +160,19 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
         for one complete segment after the offset.
     """
     info = read_header(path)
-    start, stop = window_bounds(info.frames, info.samplerate, spec)
-    n_complete = count_complete_segments(
-        min(resampled_length(stop - start, info.samplerate, spec.sr), spec.window_length), spec
-    )
+    windows = segment_windows(info.frames, info.samplerate, spec)
+    n_complete = sum(
+        count_complete_segments(
+            min(resampled_length(stop - start, info.samplerate, spec.sr), spec.window_length),
+            spec)
+        for start, stop in windows
+    )  # fmt: skip
     if n_complete == 0:
+        start, stop = windows[0]
         raise AudioFileError(path, _describe_shortfall(stop - start, info, spec))
-    return FilePlan(path, info.samplerate, start, stop, n_complete, info.format, info.subtype,
-                    info.frames)
+    return FilePlan(path, info.samplerate, windows[0][0], windows[-1][1], n_complete,
+                    info.format, info.subtype, info.frames,
+                    windows if len(windows) > 1 else ())
 
 
 def split_segments(y: np.ndarray, spec: SegmentSpec) -> np.ndarray:
@@ -270,29 +287,39 @@ def segments_mfcc(
 
 
 def extract_file(plan: FilePlan, spec: SegmentSpec) -> Extraction:
-    """Decode one planned file and compute the MFCCs of its complete segments.
+    """Decode one planned file, window by window, and compute the MFCCs of its complete
+    segments.
 
     The :class:`~sk_audio_genre._files.Extraction`'s ``features`` have shape
-    ``spec.feature_shape`` (float32); segments past the ``n_filled`` complete ones are
-    NaN; ``n_silent`` of the filled ones are silent.
+    ``spec.shape([plan])`` (float32): the complete segments of every window in order, then
+    NaN; ``n_silent`` of the ``n_filled`` segments are silent.  Only one window's audio is
+    held at a time.
 
     Raises
     ------
     AudioFileError
         If decoding fails or yields no complete segment.
     """
-    window = decode(plan, spec.sr)
-    y = window.samples
-    segments = split_segments(y, spec)
-    if segments.shape[0] == 0:
+    features = np.full(spec.shape([plan]), np.nan, dtype=np.float32)
+    filled = silent = 0
+    peak, gain = 0.0, 1.0
+    for start, stop in plan.spans:
+        window = decode(plan.window(start, stop), spec.sr)
+        segments = split_segments(window.samples, spec)
+        if segments.shape[0] == 0:
+            continue
+        features[filled : filled + segments.shape[0]] = segments_mfcc(
+            segments, sr=spec.sr, n_mfcc=spec.n_mfcc, n_fft=spec.n_fft,
+            hop_length=spec.hop_length,
+        )  # fmt: skip
+        filled += segments.shape[0]
+        silent += silent_units(segments)
+        peak = max(peak, float(np.abs(segments).max(initial=0.0)))
+        gain = min(gain, window.gain)
+    if filled == 0:
         raise AudioFileError(
             plan.path,
-            f"decoded only {y.size} samples at {spec.sr} Hz, "
-            f"fewer than one complete segment ({spec.min_complete_length})",
+            f"decoded fewer samples at {spec.sr} Hz than one complete segment "
+            f"({spec.min_complete_length})",
         )
-    features = np.full(spec.feature_shape, np.nan, dtype=np.float32)
-    features[: segments.shape[0]] = segments_mfcc(
-        segments, sr=spec.sr, n_mfcc=spec.n_mfcc, n_fft=spec.n_fft, hop_length=spec.hop_length
-    )
-    return Extraction(features, segments.shape[0], silent_units(segments),
-                      float(np.abs(segments).max(initial=0.0)), window.gain)
+    return Extraction(features, filled, silent, peak, gain)

@@ -57,12 +57,13 @@ def warn(program: str, message: str) -> None:
     print(f"{program}: {escape(message)}", file=sys.stderr)
 
 
-def csv_header(top: int, label: str) -> list[str]:
-    """The CSV columns for ``top`` ranked labels called ``label``."""
+def csv_header(top: int, label: str, novelty: bool = False) -> list[str]:
+    """The CSV columns for ``top`` ranked labels called ``label`` (and the novelty score
+    of a model that can answer "unknown")."""
     header = ["path", label, "probability"]
     for k in range(2, top + 1):
         header += [f"{label}_{k}", f"probability_{k}"]
-    return [*header, "analysed", "notes", "error"]
+    return [*header, *(["novelty"] if novelty else []), "analysed", "notes", "error"]
 
 
 class Records:
@@ -78,48 +79,68 @@ class Records:
     stream : text stream
     header : bool, default=True
         Write the CSV header (not when appending to a file that has it).
+    novelty : bool, default=False
+        The model scores novelty (it can answer "unknown"): CSV has a ``novelty`` column,
+        JSON a ``novelty`` field.
     """
 
     def __init__(self, fmt: str, top: int, label: str, stream: TextIO, *,
-                 header: bool = True) -> None:
+                 header: bool = True, novelty: bool = False) -> None:
         self.fmt, self.top, self.label, self.stream = fmt, top, label, stream
+        self.novelty = novelty
         self.records: list[dict] = []
         if fmt == "csv":
             self.csv = csv.writer(stream, lineterminator="\n")
             if header:
-                self.csv.writerow(csv_header(top, label))
+                self.csv.writerow(csv_header(top, label, novelty))
 
     def write(self, path: str, ranked: list[tuple[str, float]], analysed: str = "all",
-              notes: tuple[str, ...] = ()) -> None:
+              notes: tuple[str, ...] = (), *, novelty: float | None = None,
+              unknown: str | None = None) -> None:
         """A file's ranked labels; ``analysed`` says which part of it was, and ``notes``
-        what else makes the answer less trustworthy (silence, a low sample rate)."""
+        what else makes the answer less trustworthy (silence, a low sample rate).
+
+        ``unknown`` is the model's answer for a file unlike its training music (its
+        ``novelty`` above 1): it replaces the top label, and ``ranked`` become the nearest.
+        """
         ranked = [(escape(str(g)), p) for g, p in ranked]
+        answer = escape(str(unknown)) if unknown is not None else ranked[0][0]
         record = {
-            "path": escape(path), self.label: ranked[0][0], "probability": round(ranked[0][1], 6),
+            "path": escape(path), self.label: answer,
+            "probability": None if unknown is not None else round(ranked[0][1], 6),
             "top": [{self.label: g, "probability": round(p, 6)} for g, p in ranked],
+            **({"novelty": round(novelty, 4)} if self.novelty else {}),
             "analysed": escape(analysed), "notes": [escape(n) for n in notes], "error": None,
         }  # fmt: skip
         if self.fmt == "text":
-            others = ", ".join(f"{g} {p:.2f}" for g, p in ranked[1:])
-            line = f"{record['path']}\t{ranked[0][0]}\t{ranked[0][1]:.2f}"
-            line += f"\t({others})" if others else ""
-            remarks = ([f"analysed {record['analysed']}"] if analysed != "all" else [])
+            if unknown is None:
+                others = ", ".join(f"{g} {p:.2f}" for g, p in ranked[1:])
+                line = f"{record['path']}\t{answer}\t{ranked[0][1]:.2f}"
+                line += f"\t({others})" if others else ""
+            else:
+                nearest = ", ".join(f"{g} {p:.2f}" for g, p in ranked)
+                line = f"{record['path']}\t{answer}\t-\t(nearest: {nearest})"
+            remarks = [f"novelty {novelty:.2f}: unlike the training music"] if unknown else []
+            remarks += [f"analysed {record['analysed']}"] if analysed != "all" else []
             remarks += record["notes"]
             line += f"\t[{'; '.join(remarks)}]" if remarks else ""
             self.stream.write(line + "\n")
         elif self.fmt == "csv":
-            cells = [x for g, p in ranked for x in (g, f"{p:.4f}")]
+            shown = ranked if unknown is None else [(answer, None), *ranked[: self.top - 1]]
+            cells = [x for g, p in shown for x in (g, "" if p is None else f"{p:.4f}")]
             cells += [""] * (2 * self.top - len(cells))
-            self.csv.writerow([record["path"], *cells, record["analysed"],
+            extra = [f"{novelty:.4f}"] if self.novelty else []
+            self.csv.writerow([record["path"], *cells, *extra, record["analysed"],
                                "; ".join(record["notes"]), ""])
         self._add(record)
 
     def fail(self, path: str, reason: str) -> None:
         """A file that gave no answer: a record with its error (text: nothing on stdout)."""
         if self.fmt == "csv":
-            self.csv.writerow([escape(path), *[""] * (2 * self.top), "none", "",
+            self.csv.writerow([escape(path), *[""] * (2 * self.top + self.novelty), "none", "",
                                escape(reason)])
         self._add({"path": escape(path), self.label: None, "probability": None, "top": [],
+                   **({"novelty": None} if self.novelty else {}),
                    "analysed": "none", "notes": [], "error": escape(reason)})
 
     def _add(self, record: dict) -> None:
@@ -159,7 +180,8 @@ class Recorded:
     dropped: int = 0
 
 
-def open_for_resume(path: str, fmt: str, top: int, label: str) -> tuple[TextIO, Recorded]:
+def open_for_resume(path: str, fmt: str, top: int, label: str,
+                    novelty: bool = False) -> tuple[TextIO, Recorded]:
     """Open the records file ``path`` for appending, and read what it already records.
 
     A last line without its newline (a record an interrupted run was writing) is cut off
@@ -173,6 +195,8 @@ def open_for_resume(path: str, fmt: str, top: int, label: str) -> tuple[TextIO, 
         Labels per record: a CSV file must have the header this gives.
     label : str
         ``"genre"`` or ``"tag"``: a CSV or JSON Lines file must hold records of that kind.
+    novelty : bool, default=False
+        Whether the records have the ``novelty`` column (a CSV file must have its header).
 
     Returns
     -------
@@ -196,7 +220,7 @@ def open_for_resume(path: str, fmt: str, top: int, label: str) -> tuple[TextIO, 
         except UnicodeDecodeError:
             raise ValueError(f"{escape(path)} is not a records file of sk-audio-genre: it is "
                              "not UTF-8 text; give another file.") from None
-        recorded = _read_records(path, text, fmt, csv_header(top, label), label)
+        recorded = _read_records(path, text, fmt, csv_header(top, label, novelty), label)
         recorded.dropped = len(data) - len(complete)
         if recorded.dropped:
             fh.truncate(len(complete))

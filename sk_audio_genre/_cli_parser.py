@@ -10,7 +10,7 @@ import argparse
 import math
 
 from ._cli_output import APPENDABLE, FORMATS
-from ._limits import MAX_OFFSET_SECONDS, OFFSET_REASON
+from ._limits import MAX_OFFSET_SECONDS, MAX_WINDOWS, OFFSET_REASON
 
 PROGRAM = "sk-audio-genre"
 
@@ -30,9 +30,15 @@ output (one record per input file on stdout, written as each batch of files is d
   text   PATH<TAB>GENRE<TAB>P<TAB>(NEXT P, NEXT P)[<TAB>[REMARKS]]
          REMARKS: the part analysed when not the whole file ("analysed
          135.0-164.9 s of 300.0 s"), and notes such as silent patches
-  csv    path,genre,probability,genre_2,probability_2,...,analysed,notes,error
-  jsonl  one {"path", "genre", "probability", "top", "analysed", "notes", "error"} a line
+  csv    path,genre,probability,genre_2,probability_2,...,novelty,analysed,notes,error
+  jsonl  one {"path", "genre", "probability", "top", "novelty", "analysed", "notes",
+         "error"} a line
   json   a list of those, written at the end
+A file unlike anything the model was trained on (speech, noise, music far from
+its genres: novelty above 1) gets the genre "unknown", with its nearest genres:
+  text   PATH<TAB>unknown<TAB>-<TAB>(nearest: G P, G P, G P)<TAB>[novelty N: ...]
+--no-unknown answers the nearest genre instead.  ("novelty" appears with models
+that score it, such as the shipped one.)
 A file that cannot be used is named on stderr with the reason, once (and gets
 an "error" record in csv/jsonl/json); the others are still classified, and the
 exit status is 1.  File names and genres are escaped in every format: control
@@ -46,6 +52,7 @@ examples:
   sk-audio-genre predict song.wav
   sk-audio-genre predict ~/Music/album --format json > genres.json
   sk-audio-genre predict a.flac b.ogg --offset 60        analyse from 60 s on
+  sk-audio-genre predict song.mp3 --offset all           the whole song, window by window
   sk-audio-genre predict song.mp3 --model my_model/      a model saved by 'train'
   sk-audio-genre predict song.mp3 --timeline song.png    genre over time, 3 s steps
   sk-audio-genre predict ~/Music --format csv --resume genres.csv
@@ -106,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     _add_model_options(predict)
     _add_output_options(predict, "genres")
+    predict.add_argument("--no-unknown", action="store_true",
+                         help="always answer one of the model's genres, even for a file unlike "
+                         "its training music (which it otherwise calls 'unknown')")
     predict.add_argument("--timeline", metavar="PNG",
                          help="also draw the genre probabilities over time (one file only)")
     predict.add_argument(
@@ -173,6 +183,10 @@ def check_usage(args: argparse.Namespace) -> str | None:
     if getattr(args, "resume", None) is not None and args.format not in APPENDABLE:
         return (f"--resume needs --format {', '.join(APPENDABLE[:-1])} or {APPENDABLE[-1]}: "
                 f"{args.format} output is written whole at the end")
+    if getattr(args, "max_windows", None) is not None and getattr(args, "offset", None) != "all":
+        return "--max-windows goes with --offset all"
+    if getattr(args, "max_windows", None) is not None and args.max_windows > MAX_WINDOWS:
+        return f"--max-windows is at most {MAX_WINDOWS}"
     choice = getattr(args, "timeline_genres", {})
     if any(v is not None for v in choice.values()) and not args.timeline:
         return "--timeline-genres goes with --timeline PNG"
@@ -194,9 +208,14 @@ def _add_output_options(parser: argparse.ArgumentParser, what: str, top: int = 3
 
 def _add_offset_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--offset", type=_offset, default="center", metavar="center|SECONDS",
-        help="where the analysed window starts: 'center' (default) takes the middle of long "
-        "songs, a number the seconds from the start",
+        "--offset", type=_offset, default="center", metavar="center|all|SECONDS",
+        help="what is analysed: 'center' (default) the middle 29.92 s of long songs, a number "
+        "the window from that many seconds, 'all' the whole song, window by window",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-windows", type=_positive(int), default=None, metavar="N",
+        help=f"with --offset all, analyse at most N windows, evenly spread over longer songs "
+        f"(default 20, at most {MAX_WINDOWS})",
     )  # fmt: skip
 
 
@@ -214,16 +233,16 @@ def _positive(kind: type):
 
 
 def _offset(text: str) -> float | str:
-    if text == "center":
+    if text in ("center", "all"):
         return text
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be 'center' or a number of seconds, got {text!r}") from None
+            f"must be 'center', 'all' or a number of seconds, got {text!r}") from None
     if not (math.isfinite(value) and 0 <= value <= MAX_OFFSET_SECONDS):  # as the estimators
         raise argparse.ArgumentTypeError(
-            f"must be 'center' or a number of seconds in [0, {MAX_OFFSET_SECONDS:g}] "
+            f"must be 'center', 'all' or a number of seconds in [0, {MAX_OFFSET_SECONDS:g}] "
             f"({OFFSET_REASON}), got {text}")
     return value
 

@@ -33,6 +33,7 @@ from ._codecs import (
 from ._codecs_sklearn import VotingClassifierCodec
 from ._limits import MAX_NETWORK_WEIGHTS
 from .embedder import MusicnnEmbedder
+from .open_set import OpenSetClassifier
 from .preprocessing import SegmentScaler, SegmentStatistics
 from .segment_classifier import SegmentClassifier
 from .segmenter import MFCCSegmenter
@@ -143,6 +144,54 @@ class SegmentClassifierCodec(_ExactClass):
 
     def sizes(self, estimator: SegmentClassifier) -> tuple[int | None, int | None]:
         return estimator.segment_shape_[-1], None
+
+
+class OpenSetClassifierCodec(_ExactClass):
+    """The wrapped classifier (nested), the class means and shared precision matrix the
+    novelty is measured with, the threshold and its calibration distances."""
+
+    cls = OpenSetClassifier
+
+    def dump(self, estimator: OpenSetClassifier, writer: Any, where: str) -> dict[str, Any]:
+        arrays = {key: writer.array(f"{where}.{key}", getattr(estimator, key))
+                  for key in ("means_", "precision_", "held_out_distances_")}
+        return {
+            "params": dump_params(estimator, where, skip=frozenset({"estimator"})),
+            "state": {"classes_": saved_labels(estimator.classes_, where),
+                      "threshold_": float(estimator.threshold_),
+                      "n_features_in_": int(estimator.n_features_in_)},
+            "arrays": arrays,
+            "estimator": dump_estimator(estimator.estimator_, writer, f"{where}.estimator"),
+        }
+
+    def load(self, node: Node, reader: Any) -> OpenSetClassifier:
+        inner = load_estimator(node.child("estimator"), reader)
+        classifier = build_with_params(OpenSetClassifier, node, estimator=inner)
+        state = node.child("state")
+        classes = class_labels(state)
+        if not np.array_equal(np.asarray(inner.classes_), classes):
+            raise SchemaError(f"{node.where}.state.classes_ differ from its estimator's.")
+        if classifier.unknown_label in set(classes.tolist()):
+            raise SchemaError(f"{node.where}.params.unknown_label is one of the classes.")
+        means = array(node, reader, "means_", ndim=2, length=len(classes))
+        width = means.shape[1]
+        precision = array(node, reader, "precision_", ndim=2, length=width)
+        if precision.shape != (width, width):
+            raise SchemaError(f"{node.where}.arrays.precision_ must be {width} x {width}, like "
+                              f"the class means' {width} features; got {precision.shape}.")
+        threshold = state.get("threshold_", (int, float))
+        if not threshold > 0:
+            raise SchemaError(f"{node.where}.state.threshold_ must be positive.")
+        classifier.estimator_ = inner
+        classifier.classes_ = classes
+        classifier.means_, classifier.precision_ = means, precision
+        classifier.threshold_ = float(threshold)
+        classifier.held_out_distances_ = array(node, reader, "held_out_distances_", ndim=1)
+        classifier.n_features_in_ = positive_int(state, "n_features_in_")
+        return classifier
+
+    def sizes(self, estimator: OpenSetClassifier) -> tuple[int | None, int | None]:
+        return feature_count(estimator.estimator_)[0], None
 
 
 class GenreNetworkCodec(_ExactClass):
@@ -320,6 +369,7 @@ LIBRARY_CODECS: dict[str, Codec] = {
     "SegmentScaler": SegmentScalerCodec(),
     "SegmentStatistics": SegmentStatisticsCodec(),
     "SegmentClassifier": SegmentClassifierCodec(),
+    "OpenSetClassifier": OpenSetClassifierCodec(),
     "GenreVotingClassifier": VotingClassifierCodec(),  # loads as it saves
     **{name: GenreNetworkCodec(name)
        for name in ("MLPGenreClassifier", "CNNGenreClassifier", "LSTMGenreClassifier")},

@@ -27,7 +27,7 @@ import math
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import librosa
 import numpy as np
@@ -48,10 +48,12 @@ FFMPEG_PREROLL_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class FilePlan:
-    """The window of one file to decode, in the file's own frames, and what it should give.
+    """The part of one file to decode, in the file's own frames, and what it should give.
 
-    ``frames`` is the file's length in its own frames (FFmpeg formats: the container's
-    estimate); ``n_complete`` is how many units (segments, patches) the window fills.
+    ``start`` and ``stop`` bound the analysed part; ``windows`` lists the windows it is
+    decoded in, one at a time (empty: the single window ``(start, stop)``).  ``frames`` is
+    the file's length in its own frames (FFmpeg formats: the container's estimate);
+    ``n_complete`` is how many units (segments, patches) the windows fill.
     """
 
     path: str
@@ -62,6 +64,16 @@ class FilePlan:
     format: str = ""
     subtype: str = ""
     frames: int = 0
+    windows: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        """The windows to decode, ``(start, stop)`` in the file's frames."""
+        return self.windows or ((self.start, self.stop),)
+
+    def window(self, start: int, stop: int) -> FilePlan:
+        """The plan of one window of this file."""
+        return replace(self, start=start, stop=stop, windows=())
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,28 @@ def place_window(
     else:
         start = min(frames, int(round(float(offset) * samplerate)))
     return start, min(frames, start + needed)
+
+
+def tile_windows(first: int, last: int, *, length: int, stride: int,
+                 max_windows: int | None = None) -> tuple[tuple[int, int], ...]:
+    """Windows of ``length`` frames, one every ``stride``, from ``first`` to ``last``.
+
+    The last window is cut at ``last``.  When more than ``max_windows`` windows would be
+    needed, ``max_windows`` whole windows evenly spaced from ``first`` to ``last`` are
+    taken instead, so that time stays bounded however long the file.
+
+    Examples
+    --------
+    >>> tile_windows(0, 25, length=10, stride=10)
+    ((0, 10), (10, 20), (20, 25))
+    >>> tile_windows(0, 100, length=10, stride=10, max_windows=3)
+    ((0, 10), (45, 55), (90, 100))
+    """
+    starts = range(first, last, stride)
+    if max_windows is None or len(starts) <= max_windows:
+        return tuple((start, min(start + length, last)) for start in starts)
+    spread = np.linspace(first, max(first, last - length), max_windows)
+    return tuple((int(round(start)), min(int(round(start)) + length, last)) for start in spread)
 
 
 def prepare_decoding() -> None:

@@ -92,8 +92,9 @@ class FileReport:
         samples beyond full scale (each a ``str``).
     units : str
         What a file is cut into (``"segments"``, ``"patches"``).
-    start, stop : float or None
-        The analysed part of the file, in seconds from its start; None if unread.
+    spans : tuple of (float, float)
+        The windows analysed, ``(start, stop)`` in seconds from the file's start; empty if
+        the file was not read.
     duration : float or None
         The file's length in seconds, from its header.
     """
@@ -105,37 +106,56 @@ class FileReport:
     n_expected: int = 0
     notes: tuple[str, ...] = ()
     units: str = ""
-    start: float | None = None
-    stop: float | None = None
+    spans: tuple[tuple[float, float], ...] = ()
     duration: float | None = None
 
     @property
     def analysed(self) -> str:
         """Which part of the file the features describe, in words.
 
-        ``"none"`` for a failed file, ``"all"`` when the analysed window covers the whole
-        file (within :data:`WHOLE_FILE_SLACK_SECONDS` at either end), else its span, such
-        as ``"135.0-164.9 s of 300.0 s"``; a partial analysis adds the units filled.
+        ``"none"`` for a failed file; ``"all"`` when the analysed windows cover the whole
+        file (within :data:`WHOLE_FILE_SLACK_SECONDS` at either end); else the span, such as
+        ``"135.0-164.9 s of 300.0 s"``, or the windows, ``"20 windows of 29.9 s spread over
+        3600.0 s"``.  A partial analysis adds the units filled.
 
         Examples
         --------
-        >>> FileReport("a.wav", "ok", start=135.0, stop=164.92, duration=300.0).analysed
+        >>> FileReport("a.wav", "ok", spans=((135.0, 164.92),), duration=300.0).analysed
         '135.0-164.9 s of 300.0 s'
         >>> FileReport("b.wav", "partial", "4 of 10 patches filled", 4, 10, units="patches",
-        ...            start=0.0, stop=12.0, duration=12.0).analysed
+        ...            spans=((0.0, 12.0),), duration=12.0).analysed
         'all (4 of 10 patches)'
+        >>> FileReport("c.wav", "ok", spans=((0.0, 30.0), (1785.0, 1815.0), (3570.0, 3600.0)),
+        ...            duration=3600.0).analysed
+        '3 windows of 30.0 s spread over 3600.0 s'
         """
         if self.status == "failed":
             return "none"
-        if (self.start is None or self.stop is None or self.duration is None
-                or (self.start <= WHOLE_FILE_SLACK_SECONDS
-                    and self.duration - self.stop <= WHOLE_FILE_SLACK_SECONDS)):
-            span = "all"
+        covered = _union(self.spans)
+        if (self.duration is None or not covered
+                or (len(covered) == 1 and covered[0][0] <= WHOLE_FILE_SLACK_SECONDS
+                    and self.duration - covered[0][1] <= WHOLE_FILE_SLACK_SECONDS)):
+            text = "all"
+        elif len(covered) == 1:
+            text = f"{covered[0][0]:.1f}-{covered[0][1]:.1f} s of {self.duration:.1f} s"
         else:
-            span = f"{self.start:.1f}-{self.stop:.1f} s of {self.duration:.1f} s"
+            longest = max(stop - start for start, stop in self.spans)
+            text = (f"{len(self.spans)} windows of {longest:.1f} s spread over "
+                    f"{self.duration:.1f} s")
         if self.status == "partial":
-            span += f" ({self.n_filled} of {self.n_expected} {self.units})"
-        return span
+            text += f" ({self.n_filled} of {self.n_expected} {self.units})"
+        return text
+
+
+def _union(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The spans merged where they touch or overlap."""
+    merged: list[tuple[float, float]] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1] + 1e-6:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
 
 
 @dataclass(frozen=True)
@@ -276,10 +296,10 @@ def extract_files(
     return out, [r for r in reports if r is not None]
 
 
-def _window_of(plan: FilePlan) -> dict[str, float]:
-    """The planned window and the file's length, in seconds, for a :class:`FileReport`."""
+def _window_of(plan: FilePlan) -> dict[str, Any]:
+    """The planned windows and the file's length, in seconds, for a :class:`FileReport`."""
     rate = plan.samplerate
-    return {"start": plan.start / rate, "stop": plan.stop / rate,
+    return {"spans": tuple((start / rate, stop / rate) for start, stop in plan.spans),
             "duration": max(plan.frames, plan.stop) / rate}
 
 

@@ -46,6 +46,14 @@ SR_REASON = "48 kHz analyses all that is audible; higher rates add only ultrasou
 MAX_WINDOW_SECONDS = 600.0
 WINDOW_REASON = "ten minutes, longer than nearly every song's analysis window"
 
+#: Windows analysed per file in whole-song mode (``offset="all"``).  Only one window's audio
+#: is held at a time, so memory does not grow with them; time does, linearly.  100 windows
+#: of 30 s are 50 minutes, longer than nearly every song; a longer file is sampled by 100
+#: evenly spaced windows, whose mean features differ from the whole file's by a tenth of
+#: one window's spread (the standard error of a mean shrinks as 1 / sqrt(n)).
+MAX_WINDOWS = 100
+WINDOWS_REASON = "time grows linearly with the windows; 100 of 30 s are 50 minutes"
+
 #: Seconds from a file's start to the analysed window.  No recording in a music library
 #: lasts a week (the longest, continuous radio or field recordings, last days), and the
 #: bound keeps ``offset * rate`` below 4.7e11 frames for any file rate up to 768 kHz:

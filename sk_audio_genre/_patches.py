@@ -18,12 +18,13 @@ decodes it like ``librosa.load(sr=16000)`` (same resampler), and runs the networ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import librosa
 import numpy as np
 
-from ._decode import FilePlan, Window, decode, place_window, resampled_length
+from ._decode import FilePlan, Window, decode, place_window, resampled_length, tile_windows
 from ._files import Extraction, silent_units
 from ._header import AudioFileError, read_header
 from ._musicnn_network import LAYER_SIZES, N_MELS, PATCH_FRAMES, MusicnnNetwork
@@ -88,6 +89,16 @@ def pool_patches(values: np.ndarray, pooling: str) -> np.ndarray:
     return values[:, np.newaxis, :]  # "none": (n_patches, 1, size), a track array
 
 
+#: Patches computed together when ``duration=None`` runs to the end of a long file: 200
+#: non-overlapping patches are 598.4 s, so memory stays that of ten minutes of audio however
+#: long the file.  A shorter file is one window, computed exactly as musicnn's
+#: ``batch_data`` computes it.
+CHUNK_PATCHES = 200
+#: Frames decoded past a chunk's last patch, so that its last frames see the audio after it
+#: (not a centred STFT's zero padding) and the resampler's edge lies beyond them.
+CHUNK_TAIL_FRAMES = 8
+
+
 @dataclass(frozen=True)
 class PatchSpec:
     """What :class:`~sk_audio_genre.MusicnnEmbedder` computes from one file."""
@@ -97,6 +108,7 @@ class PatchSpec:
     hop_frames: int
     layer: str
     pooling: str
+    max_windows: int = 1
 
     #: What a file is cut into, for messages.
     units = "patches"
@@ -111,32 +123,102 @@ class PatchSpec:
         """Values per patch of the chosen layer."""
         return LAYER_SIZES[self.layer]
 
-    def plan(self, path: str) -> FilePlan:
-        """Check the file's header and place the window; ``n_complete`` counts its patches."""
-        info = read_header(path)
-        start, stop = place_window(
-            info.frames, info.samplerate, offset=self.offset, length=self.window_samples, sr=SR
-        )
-        n_samples = resampled_length(stop - start, info.samplerate, SR)
+    def windows(self, frames: int, samplerate: int) -> tuple[tuple[int, int], ...]:
+        """The windows of a file to decode one at a time, ``(start, stop)`` in its frames.
+
+        One window at ``offset`` (``"center"``: centred) of ``duration`` seconds; with
+        ``offset="all"``, the whole file in consecutive windows of ``duration`` seconds, or
+        ``max_windows`` evenly spaced ones; with ``duration=None``, from ``offset`` to the
+        end in windows of :data:`CHUNK_PATCHES` patches, overlapping by a patch's tail so
+        that every patch is whole in one window.
+        """
+        if self.offset == "all":
+            length = resampled_length(self.window_samples, SR, samplerate)
+            return tile_windows(0, frames, length=length, stride=length,
+                                max_windows=self.max_windows)
         if self.window_samples is not None:
-            n_samples = min(n_samples, self.window_samples)
-        n_patches = n_patches_for(n_samples, self.hop_frames)
+            return (place_window(frames, samplerate, offset=self.offset,
+                                 length=self.window_samples, sr=SR),)
+        first = place_window(frames, samplerate, offset=self.offset, length=None, sr=SR)[0]
+        if first >= frames:  # past the end: nothing to analyse (plan() says so)
+            return ((frames, frames),)
+        return tuple(
+            (first + (a - self._trim(k, samplerate)) * samplerate // SR,
+             min(frames, first + resampled_length(b, SR, samplerate)))
+            for k, (a, b) in enumerate(self._chunks(resampled_length(frames - first, samplerate,
+                                                                     SR)))
+        )  # fmt: skip
+
+    def _trim(self, index: int, samplerate: int) -> int:
+        """Samples at 16 kHz that chunk ``index`` is decoded from before its start.
+
+        A chunk must start on a file frame that falls exactly on a 16 kHz sample (every
+        ``16000 / gcd(16000, samplerate)`` samples), so that resampling it gives the very
+        samples of one pass over the file; it starts that much early, and the extra samples
+        are dropped after resampling.
+        """
+        if index == 0 or self.window_samples is not None or self.offset == "all":
+            return 0
+        start = (index * CHUNK_PATCHES - self._lead) * self.hop_frames * HOP_LENGTH
+        return start % (SR // math.gcd(SR, samplerate))
+
+    def _chunks(self, n_samples: int) -> list[tuple[int, int]]:
+        """``(start, stop)`` at 16 kHz of the chunks of ``n_samples`` samples (``duration=None``).
+
+        Chunk ``k`` holds patches ``k * CHUNK_PATCHES`` onwards.  Every chunk but the first
+        starts :meth:`_lead` patches early, and every chunk ends
+        :data:`CHUNK_TAIL_FRAMES` frames after its last patch, so that the patches it keeps
+        see only real audio: they are those of one pass over the file, up to the
+        resampler's rounding at the chunks' edges.
+        """
+        chunks = []
+        for first_patch in range(0, max(1, n_patches_for(n_samples, self.hop_frames)),
+                                 CHUNK_PATCHES):
+            lead = self._lead if first_patch else 0
+            start = (first_patch - lead) * self.hop_frames * HOP_LENGTH
+            last_frame = (first_patch + CHUNK_PATCHES - 1) * self.hop_frames + PATCH_FRAMES
+            chunks.append((start, min(n_samples, (last_frame + CHUNK_TAIL_FRAMES) * HOP_LENGTH)))
+        return chunks
+
+    @property
+    def _lead(self) -> int:
+        """Patches a chunk computes before those it keeps: all that share its first frame."""
+        return -(-PATCH_FRAMES // self.hop_frames)
+
+    @property
+    def _cap(self) -> int | None:
+        """The most samples of one window that are analysed (None: all of it)."""
+        return self.window_samples
+
+    def plan(self, path: str) -> FilePlan:
+        """Check the file's header and place the windows; ``n_complete`` counts their patches."""
+        info = read_header(path)
+        windows = self.windows(info.frames, info.samplerate)
+        n_patches = 0
+        for k, (start, stop) in enumerate(windows):
+            n_samples = resampled_length(stop - start, info.samplerate, SR)
+            if self._cap is not None:
+                n_samples = min(n_samples, self._cap)
+            n_patches += len(self._kept(k, n_patches_for(n_samples, self.hop_frames)))
         if n_patches == 0:
+            start, stop = windows[0]
             raise AudioFileError(path, self._shortfall(stop - start, info))
-        return FilePlan(path, info.samplerate, start, stop, n_patches, info.format, info.subtype,
-                        info.frames)
+        return FilePlan(path, info.samplerate, windows[0][0], windows[-1][1], n_patches,
+                        info.format, info.subtype, info.frames,
+                        windows if len(windows) > 1 else ())
 
     def _shortfall(self, window_frames: int, info) -> str:
         length = info.frames / info.samplerate
-        where = "" if self.offset in (0, 0.0) else f" after offset={self.offset!r}"
+        where = "" if self.offset in (0, 0.0, "all") else f" after offset={self.offset!r}"
         return (
             f"too short: {window_frames / info.samplerate:.3f} s of audio{where} (the file is "
             f"{length:.3f} s long); one musicnn patch needs {MIN_PATCH_SECONDS:.3f} s"
         )
 
     def expected(self, plan: FilePlan) -> int:
-        """Patches a complete analysis gives: all of the window's, or the whole file's."""
-        if self.window_samples is None:
+        """Patches a complete analysis gives: all of the window's, or all the planned
+        windows' (``offset="all"``, ``duration=None``)."""
+        if self.window_samples is None or self.offset == "all":
             return plan.n_complete
         return n_patches_for(self.window_samples, self.hop_frames)
 
@@ -153,35 +235,53 @@ class PatchSpec:
         return SR
 
     def extract(self, plan: FilePlan) -> Extraction:
-        """Decode, cut into patches, run the network and pool.
+        """Decode each window, cut it into patches, run the network; pool all the patches.
 
         ``n_silent`` of the patches are silent (every sample of their span below
-        :data:`~sk_audio_genre._files.QUIET_PEAK_DBFS`).
+        :data:`~sk_audio_genre._files.QUIET_PEAK_DBFS`).  Only one window's audio is held
+        at a time.
         """
-        window = self.audio(plan)
-        y = window.samples
-        patches = cut_patches(log_mel(y), self.hop_frames)
-        if len(patches) == 0:
-            raise AudioFileError(
-                plan.path,
-                f"decoded only {y.size / SR:.3f} s of audio, less than one "
-                f"{MIN_PATCH_SECONDS:.3f} s patch",
-            )
         span = PATCH_FRAMES * HOP_LENGTH
-        starts = np.arange(len(patches)) * self.hop_frames * HOP_LENGTH
-        spans = [y[start : start + span] for start in starts]
-        n_silent = sum(silent_units(s[np.newaxis]) if s.size else 1 for s in spans)
-        values = MusicnnNetwork.shipped().forward(patches, (self.layer,))[self.layer]
-        return Extraction(pool_patches(values, self.pooling), len(patches), n_silent,
-                          max(float(np.abs(s).max(initial=0.0)) for s in spans), window.gain)
+        network = MusicnnNetwork.shipped()
+        values, n_silent, peak, gain = [], 0, 0.0, 1.0
+        for k, (start, stop) in enumerate(plan.spans):
+            window = self.audio(plan.window(start, stop))
+            y = window.samples[self._trim(k, plan.samplerate) :]
+            patches = cut_patches(log_mel(y), self.hop_frames)
+            kept = self._kept(k, len(patches))
+            patches = patches[kept.start : kept.stop]
+            if len(patches) == 0:
+                continue
+            starts = np.arange(kept.start, kept.stop) * self.hop_frames * HOP_LENGTH
+            pieces = [y[first : first + span] for first in starts]  # the last may be short
+            n_silent += sum(silent_units(piece[np.newaxis]) for piece in pieces)
+            peak = max(peak, max(float(np.abs(piece).max()) for piece in pieces))
+            gain = min(gain, window.gain)
+            values.append(network.forward(patches, (self.layer,))[self.layer])
+        if not values:
+            raise AudioFileError(
+                plan.path, f"decoded less audio than one {MIN_PATCH_SECONDS:.3f} s patch")
+        values = np.concatenate(values)
+        return Extraction(pool_patches(values, self.pooling), len(values), n_silent, peak, gain)
+
+    def _kept(self, index: int, n_patches: int) -> range:
+        """Which of the ``n_patches`` patches of window ``index`` belong to the analysis:
+        all of a window's, or a chunk's own (``duration=None``, see :meth:`_chunks`)."""
+        if self.window_samples is not None or self.offset == "all":
+            return range(n_patches)
+        lead = self._lead if index else 0
+        return range(min(lead, n_patches), min(lead + CHUNK_PATCHES, n_patches))
 
     def audio(self, plan: FilePlan) -> Window:
-        """The planned window decoded at 16 kHz, cut to ``duration``."""
-        window = decode(plan, SR)
-        if self.window_samples is None:
-            return window
-        return Window(window.samples[: self.window_samples], window.gain)
+        """The plan's (first) window decoded at 16 kHz, cut to what is analysed of it."""
+        window = decode(plan.window(*plan.spans[0]), SR)
+        return Window(window.samples[: self._cap], window.gain)  # [:None] keeps all
 
     def patches(self, plan: FilePlan) -> np.ndarray:
-        """The planned window's log-mel patches, ``(n_patches, 187, 96)``."""
-        return cut_patches(log_mel(self.audio(plan).samples), self.hop_frames)
+        """The log-mel patches of every planned window, ``(n_patches, 187, 96)``."""
+        kept = []
+        for k, span in enumerate(plan.spans):
+            y = self.audio(plan.window(*span)).samples[self._trim(k, plan.samplerate) :]
+            patches = cut_patches(log_mel(y), self.hop_frames)
+            kept.append(patches[self._kept(k, len(patches)).start : self._kept(k, len(patches)).stop])
+        return np.concatenate(kept)

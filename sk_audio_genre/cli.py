@@ -192,7 +192,7 @@ def _inputs(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str]]]
     return files, problems
 
 
-def _load(spec: str, trust_pickle: bool, offset) -> object:
+def _load(spec: str, trust_pickle: bool, offset, max_windows: int | None = None) -> object:
     from .inference import check_audio_model, load_model
     from .pretrained import set_analysis
 
@@ -202,7 +202,10 @@ def _load(spec: str, trust_pickle: bool, offset) -> object:
         raise UserError(f"cannot load model {spec!r}: {exc}") from None
     try:
         check_audio_model(model)
-        return set_analysis(model, offset=offset, on_error="nan")
+        settings = {"offset": offset, "on_error": "nan"}
+        if max_windows is not None:
+            settings["max_windows"] = max_windows
+        return set_analysis(model, **settings)
     except ValueError as exc:
         raise UserError(f"cannot use model {spec!r}: {exc}") from None
 
@@ -223,7 +226,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files, problems = _inputs(args)
     if args.timeline and len(files) != 1:
         raise UserError(f"--timeline draws one file; {len(files)} were given.")
-    model = _load(args.model, args.trust_pickle, args.offset)
+    model = _load(args.model, args.trust_pickle, args.offset, args.max_windows)
     classes = [str(c) for c in model.classes_]
     if args.timeline:
         from .timeline import check_genre_choice
@@ -232,29 +235,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
             check_genre_choice(classes, **args.timeline_genres)
         except ValueError as exc:
             raise UserError(f"--timeline-genres: {exc}") from None
+    open_set = inference.novelty_scorer(model) is not None
+    unknown = None if not open_set or args.no_unknown else model.steps[-1][1].unknown_label
     status = _run(args, files, problems, len(classes),
                   lambda todo: inference.predict_files(model, todo,
                                                        batch_size=inference.BATCH_SIZE),
                   lambda proba: [(classes[i], float(proba[i]))
-                                 for i in np.argsort(-proba, kind="stable")[: args.top]])
+                                 for i in np.argsort(-proba, kind="stable")[: args.top]],
+                  novelty=open_set, unknown=unknown)
     if args.timeline and status == EXIT_OK:
         _draw_timeline(model, files[0], args.timeline, args.timeline_genres)
     return status
 
 
 def _run(args: argparse.Namespace, files: list[str], problems: list[tuple[str, str]],
-         n_labels: int, classify: Callable[[list[str]], Iterator], rank: Callable) -> int:
+         n_labels: int, classify: Callable[[list[str]], Iterator], rank: Callable, *,
+         novelty: bool = False, unknown: str | None = None) -> int:
     """Write one record per input, to stdout or appended to ``--resume``; the exit status.
 
     ``classify(files)`` yields each file's ``FilePrediction``; ``rank(proba)`` gives its
-    ranked labels.
+    ranked labels.  ``novelty``: the model scores it (records show it); ``unknown``: the
+    answer for a file whose novelty is above 1 (None: always the top label).
     """
     top, label = min(args.top, n_labels), "tag" if args.command == "tags" else "genre"
     if args.resume is None:
-        records = Records(args.format, top, label, sys.stdout)
-        return _write_records(args, files, problems, records, classify, rank)
+        records = Records(args.format, top, label, sys.stdout, novelty=novelty)
+        return _write_records(args, files, problems, records, classify, rank, unknown=unknown)
     try:
-        stream, recorded = open_for_resume(args.resume, args.format, top, label)
+        stream, recorded = open_for_resume(args.resume, args.format, top, label, novelty)
     except (ValueError, OSError) as exc:
         raise UserError(f"--resume: {exc}") from None
     where = f"{PROGRAM} {args.command}"
@@ -269,14 +277,16 @@ def _run(args: argparse.Namespace, files: list[str], problems: list[tuple[str, s
     files = [f for f in files if escape(f) not in done]
     problems = [(p, why) for p, why in problems if escape(p) not in done]
     with stream:
-        records = Records(args.format, top, label, stream, header=not recorded.has_header)
+        records = Records(args.format, top, label, stream, header=not recorded.has_header,
+                          novelty=novelty)
         return _write_records(args, files, problems, records, classify, rank,
-                              n_recorded=len(done), n_failed=len(done & recorded.failed))
+                              n_recorded=len(done), n_failed=len(done & recorded.failed),
+                              unknown=unknown)
 
 
 def _write_records(args: argparse.Namespace, files: list[str], problems: list[tuple[str, str]],
                    records: Records, classify: Callable, rank: Callable, *,
-                   n_recorded: int = 0, n_failed: int = 0) -> int:
+                   n_recorded: int = 0, n_failed: int = 0, unknown: str | None = None) -> int:
     """Write the records of ``problems`` and ``files``; ``n_recorded`` more inputs, of which
     ``n_failed`` failed, were recorded by an earlier run.  The exit status."""
     from .inference import BATCH_SIZE
@@ -294,8 +304,10 @@ def _write_records(args: argparse.Namespace, files: list[str], problems: list[tu
             warn(f"{PROGRAM} {args.command}", f"{result.path}: {result.report.reason}")
             records.fail(result.path, result.report.reason)
         else:
+            novel = unknown is not None and result.novelty is not None and result.novelty > 1
             records.write(result.path, rank(result.proba), result.report.analysed,
-                          result.report.notes)
+                          result.report.notes, novelty=result.novelty,
+                          unknown=unknown if novel else None)
         if done % BATCH_SIZE == 0 or done == len(files):  # a batch is done
             records.sync()
             if progress is not None:
@@ -338,7 +350,9 @@ def cmd_tags(args: argparse.Namespace) -> int:
     from .recipes import musicnn_window
 
     files, problems = _inputs(args)
+    windows = {} if args.max_windows is None else {"max_windows": args.max_windows}
     embedder = MusicnnEmbedder(layer="taggram", offset=args.offset, duration=musicnn_window(),
+                               **windows,
                                on_error="nan").fit(files)
     return _run(args, files, problems, len(MSD_TAGS),
                 lambda todo: inference.embed_files(embedder, todo,
@@ -449,7 +463,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .inference import BATCH_SIZE, predict_files
 
     data = _load_folder(args.data_dir)
-    model = _load(args.model, args.trust_pickle, args.offset)
+    model = _load(args.model, args.trust_pickle, args.offset, args.max_windows)
     _warn_training_overlap(args.model, data)
     classes = [str(c) for c in model.classes_]
     truth, predicted, n_failed = [], [], 0

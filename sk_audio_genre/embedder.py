@@ -16,10 +16,12 @@ from ._limits import (
     FILE_VALUES_REASON,
     MAX_FILE_VALUES,
     MAX_OFFSET_SECONDS,
+    MAX_WINDOWS,
     MAX_WINDOW_SECONDS,
     MIN_PATCH_HOP_SECONDS,
     OFFSET_REASON,
     PATCH_HOP_REASON,
+    WINDOWS_REASON,
     WINDOW_REASON,
     Bounded,
 )
@@ -59,13 +61,20 @@ class MusicnnEmbedder(AudioFilesTransformer):
         deviation, their maximum, or ``"none"``: every patch kept, as a track array
         ``(n_files, n_patches, 1, size)`` that this library's genre classifiers and
         :class:`~sk_audio_genre.SegmentClassifier` take patch by patch.
-    offset : float or "center", default=0.0
+    offset : float, "center" or "all", default=0.0
         Where the analysed window starts, in seconds (at most a week, 604,800 s);
-        ``"center"`` centres a window of ``duration`` seconds in the file (it needs
-        ``duration``).
+        ``"center"`` centres a window of ``duration`` seconds in the file; ``"all"`` is
+        whole-song mode: the file is cut into consecutive windows of ``duration`` seconds
+        (or, for a file of more than ``max_windows`` windows, ``max_windows`` evenly
+        spaced ones), and the patches of every window are pooled together.  Both need
+        ``duration``.
+    max_windows : int, default=20
+        With ``offset="all"``, the most windows analysed per file, 1 to 100: time grows
+        linearly with them, memory does not (one window is decoded at a time).
     duration : float or None, default=None
         Seconds analysed from ``offset``, from one patch (2.976 s) to 600 s; None
-        analyses to the end of the file.  A patch starts every 2.992 s, so ``29.92``
+        analyses to the end of the file (a long file in windows of 200 patches, so that
+        memory stays that of ten minutes of audio).  A patch starts every 2.992 s, so ``29.92``
         holds ten.  The window's patches hold at most ``2**22`` log-mel values (233 patches).
     patch_hop : float or None, default=None
         Seconds between patch starts, 0.5 to 600 (shorter hops repeat the 3 s patches
@@ -126,12 +135,12 @@ class MusicnnEmbedder(AudioFilesTransformer):
     True
     """
 
-    _units = "patches"
     _parameter_constraints: dict = {
         "layer": [StrOptions(set(LAYER_SIZES))],
         "pooling": [StrOptions(set(POOLINGS))],
         "offset": [Bounded(Real, 0, MAX_OFFSET_SECONDS, closed="both", why=OFFSET_REASON),
-                   StrOptions({"center"})],
+                   StrOptions({"center", "all"})],
+        "max_windows": [Bounded(Integral, 1, MAX_WINDOWS, closed="both", why=WINDOWS_REASON)],
         "duration": [Bounded(Real, 0, MAX_WINDOW_SECONDS, closed="right", why=WINDOW_REASON),
                      None],
         "patch_hop": [Bounded(Real, MIN_PATCH_HOP_SECONDS, MAX_WINDOW_SECONDS, closed="both",
@@ -147,6 +156,7 @@ class MusicnnEmbedder(AudioFilesTransformer):
         layer: str = "penultimate",
         pooling: str = "mean",
         offset: float | str = 0.0,
+        max_windows: int = 20,
         duration: float | None = None,
         patch_hop: float | None = None,
         on_error: str = "raise",
@@ -156,6 +166,7 @@ class MusicnnEmbedder(AudioFilesTransformer):
         self.layer = layer
         self.pooling = pooling
         self.offset = offset
+        self.max_windows = max_windows
         self.duration = duration
         self.patch_hop = patch_hop
         self.on_error = on_error
@@ -252,9 +263,10 @@ class MusicnnEmbedder(AudioFilesTransformer):
 
     def _spec(self) -> PatchSpec:
         """The validated parameters as a :class:`PatchSpec`; checks their combination."""
-        if self.offset == "center" and self.duration is None:
+        if self.offset in ("center", "all") and self.duration is None:
+            what = "centres a window" if self.offset == "center" else "cuts the file into windows"
             raise ValueError(
-                "offset='center' centres a window of `duration` seconds, but duration=None "
+                f"offset={self.offset!r} {what} of `duration` seconds, but duration=None "
                 "(the whole file); set duration, e.g. duration=30.0, or offset=0.0."
             )
         if self.duration is not None and self.duration < MIN_PATCH_SECONDS:
@@ -272,10 +284,20 @@ class MusicnnEmbedder(AudioFilesTransformer):
                     f"file, more than {MAX_FILE_VALUES:,} values ({FILE_VALUES_REASON}); use "
                     "a longer patch_hop or a shorter duration."
                 )
+            if self.offset == "all" and self.pooling == "none":
+                kept = self.max_windows * n_patches * LAYER_SIZES[self.layer]
+                if kept > MAX_FILE_VALUES:
+                    raise ValueError(
+                        f"pooling='none' keeps {self.max_windows} windows x {n_patches} "
+                        f"patches x {LAYER_SIZES[self.layer]} values = {kept:,} per file, more "
+                        f"than {MAX_FILE_VALUES:,} ({FILE_VALUES_REASON}); use fewer "
+                        "max_windows, a shorter duration or a pooling."
+                    )
         return PatchSpec(
             offset=self.offset if isinstance(self.offset, str) else float(self.offset),
             duration=None if self.duration is None else float(self.duration),
             hop_frames=hop_frames,
             layer=self.layer,
             pooling=self.pooling,
+            max_windows=int(self.max_windows),
         )

@@ -45,11 +45,17 @@ NOT_FINITE = f"the model's output is not finite: {OVERFLOW_REASON}"
 
 @dataclass(frozen=True)
 class FilePrediction:
-    """One file's prediction: ``proba`` over the model's classes, or None and why."""
+    """One file's prediction: ``proba`` over the model's classes, or None and why.
+
+    ``novelty`` is the :meth:`~sk_audio_genre.open_set.OpenSetClassifier.novelty_score` of
+    a model ending in an ``OpenSetClassifier`` (above 1: the file is unlike the training
+    music, and the model answers its ``unknown_label``); None for other models.
+    """
 
     path: str
     proba: np.ndarray | None
     report: FileReport
+    novelty: float | None = None
 
 
 def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
@@ -163,11 +169,32 @@ def predict_files(
     """Classify files in batches; one :class:`FilePrediction` per path, in order.
 
     A file that gives no usable features, whose features the model refuses, or whose
-    probabilities are not finite gets ``proba=None`` and its report says why; the others
-    are still classified (its batch is not lost).  The model's feature step should have
-    ``on_error="nan"`` so that bad files do not raise.
+    probabilities (or novelty) are not finite gets ``proba=None`` and its report says why;
+    the others are still classified (its batch is not lost).  The model's feature step
+    should have ``on_error="nan"`` so that bad files do not raise.
     """
-    return _in_batches(model.steps[0][1], model[1:].predict_proba, paths, batch_size)
+    novelty = novelty_scorer(model)
+    if novelty is None:
+        return _in_batches(model.steps[0][1], model[1:].predict_proba, paths, batch_size)
+
+    def head(features: np.ndarray) -> np.ndarray:  # the novelty as a last column
+        return np.column_stack([model[1:].predict_proba(features), novelty(features)])
+
+    return (replace(p, proba=p.proba[:-1], novelty=float(p.proba[-1])) if p.proba is not None
+            else p for p in _in_batches(model.steps[0][1], head, paths, batch_size))
+
+
+def novelty_scorer(model: Any) -> Any:
+    """For a Pipeline ending in an :class:`~sk_audio_genre.open_set.OpenSetClassifier`, the
+    function from its first step's output to each file's novelty score; else None."""
+    from .open_set import OpenSetClassifier
+
+    last = model.steps[-1][1]
+    if not isinstance(last, OpenSetClassifier):
+        return None
+    middle = model[1:-1] if len(model.steps) > 2 else None
+    return lambda features: last.novelty_score(
+        features if middle is None else middle.transform(features))
 
 
 def embed_files(

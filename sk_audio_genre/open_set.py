@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.covariance import LedoitWolf
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils._param_validation import HasMethods, Interval
@@ -143,7 +143,7 @@ class OpenSetClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         Z = self._embedding(X)
         self.n_features_in_ = getattr(self.estimator_, "n_features_in_", Z.shape[1])
         held_out = np.full(len(Z), np.nan)
-        for train, test in check_cv(self.cv, y, classifier=True).split(Z, y):
+        for train, test in _calibration_folds(self.cv, y).split(Z, y):
             means, precision = _class_statistics(Z[train], y[train])
             held_out[test] = _distances(Z[test], means, precision)
         if np.isnan(held_out).any():
@@ -210,6 +210,21 @@ class OpenSetClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return tags
 
 
+def _calibration_folds(cv: Any, y: np.ndarray) -> Any:
+    """The folds that hold out each training sample once; an integer is capped by the data.
+
+    An integer ``cv`` means stratified folds, as in scikit-learn, but no more folds than the
+    largest class has samples (stratification needs that many), and plain folds when every
+    class has a single sample: a small training set still gets a calibrated threshold.
+    """
+    if not isinstance(cv, Integral):
+        return check_cv(cv, y, classifier=True)
+    largest_class = int(np.unique(y, return_counts=True)[1].max())
+    if largest_class >= 2:
+        return StratifiedKFold(min(cv, largest_class))
+    return KFold(min(cv, len(y)))
+
+
 def _class_statistics(Z: np.ndarray, y: np.ndarray, classes: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Class means and the precision of the shared within-class covariance (Ledoit-Wolf)."""
@@ -217,7 +232,17 @@ def _class_statistics(Z: np.ndarray, y: np.ndarray, classes: np.ndarray | None =
     present = [c for c in classes if np.any(y == c)]
     means = np.stack([Z[y == c].mean(axis=0) for c in present])
     centred = np.concatenate([Z[y == c] - m for c, m in zip(present, means, strict=True)])
-    return means, LedoitWolf().fit(centred).precision_
+    covariance = LedoitWolf().fit(centred).covariance_
+    mean_variance = np.trace(covariance) / len(covariance)
+    if not mean_variance > 0:
+        # one track per class (or identical tracks): no spread within a class to measure,
+        # so distances are measured in units of the spread of all tracks, or of 1
+        spread = float(Z.var(axis=0).mean())
+        covariance = (spread if spread > 0 else 1.0) * np.eye(len(covariance))
+        mean_variance = np.trace(covariance) / len(covariance)
+    # a ridge of 1e-6 of the mean variance keeps the inverse finite when a few tracks give a
+    # singular estimate; it changes nothing measurable otherwise
+    return means, np.linalg.inv(covariance + 1e-6 * mean_variance * np.eye(len(covariance)))
 
 
 def _distances(Z: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ __all__ = ["PRETRAINED_SHA256", "load_pipeline", "load_pretrained", "pretrained_
            "save_pipeline"]  # fmt: skip
 
 #: The digest of the shipped model folder (see :func:`~sk_audio_genre.model_format.model_digest`).
-PRETRAINED_SHA256 = "cf1f0325afbf855f243bd6273277632ce3b884868aa06f21e4a836d70890b527"
+PRETRAINED_SHA256 = "bdc9fe6a00422fe2429d8a694657a770de0550c99ea556e390c0502b22358c5f"
 def pretrained_dir() -> Path:
     """The folder of the shipped pretrained model (inside the installed package)."""
     return Path(str(resources.files("sk_audio_genre").joinpath("data", "pretrained")))

@@ -36,12 +36,14 @@ def musicnn_window() -> float:
 
 
 def musicnn_recipe(*, n_jobs: int | None = None) -> Any:
-    """musicnn embedding + MFCC statistics -> ``StandardScaler`` -> ``LogisticRegression``.
+    """musicnn embedding + MFCC statistics -> ``StandardScaler`` -> open-set logistic regression.
 
     A ``FeatureUnion`` of musicnn's mean penultimate embedding of the middle 29.92 s (ten
     3 s patches) and the means and standard deviations of 13 MFCCs over the same window,
-    cut into ten segments aligned with the patches.  The shipped model is this recipe
-    trained on GTZAN.
+    cut into ten segments aligned with the patches; then a logistic regression wrapped in
+    an :class:`~sk_audio_genre.open_set.OpenSetClassifier`, which answers ``"unknown"``
+    for a track unlike every training track.  The shipped model is this recipe trained on
+    GTZAN.
 
     Examples
     --------
@@ -55,6 +57,7 @@ def musicnn_recipe(*, n_jobs: int | None = None) -> Any:
 
     from ._patches import PATCH_SECONDS
     from .embedder import MusicnnEmbedder
+    from .open_set import OpenSetClassifier
     from .preprocessing import SegmentStatistics
     from .segmenter import MFCCSegmenter
 
@@ -68,7 +71,7 @@ def musicnn_recipe(*, n_jobs: int | None = None) -> Any:
     return Pipeline([
         ("features", features),
         ("scale", StandardScaler()),
-        ("classify", LogisticRegression(max_iter=5000)),
+        ("classify", OpenSetClassifier(LogisticRegression(max_iter=5000))),
     ])  # fmt: skip
 
 

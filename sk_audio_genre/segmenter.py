@@ -19,11 +19,13 @@ from ._limits import (
     MAX_OFFSET_SECONDS,
     MAX_SR,
     MAX_STFT_OVERLAP,
+    MAX_WINDOWS,
     MAX_WINDOW_SECONDS,
     MIN_SR,
     N_FFT_REASON,
     OFFSET_REASON,
     SR_REASON,
+    WINDOWS_REASON,
     WINDOW_REASON,
     Bounded,
     min_n_fft,
@@ -69,10 +71,17 @@ class MFCCSegmenter(AudioFilesTransformer):
     hop_length : int, default=1024
         Samples between successive frames: at most ``n_fft`` (no sample skipped) and at
         least ``n_fft / 8`` (more overlap only interpolates the spectrogram).
-    offset : float or "center", default=0.0
+    offset : float, "center" or "all", default=0.0
         Where the first segment starts, in seconds from the file's start (at most a week,
         604,800 s); ``"center"`` takes the middle ``n_segments * segment_duration``
-        seconds of each file.
+        seconds of each file; ``"all"`` is whole-song mode: the file is cut into
+        consecutive windows of ``n_segments`` segments (or, for a file of more than
+        ``max_windows`` windows, ``max_windows`` evenly spaced ones), and every complete
+        segment of them is returned, the windows' segments one after the other (the
+        files with fewer segments than the longest get NaN ones).
+    max_windows : int, default=20
+        With ``offset="all"``, the most windows analysed per file, 1 to 100: time grows
+        linearly with them, memory does not (one window is decoded at a time).
     on_error : {"raise", "nan"}, default="raise"
         What to do with files that give no features (missing, empty, not audio,
         corrupt, or too short for one complete segment).  ``"raise"`` raises one
@@ -151,7 +160,6 @@ class MFCCSegmenter(AudioFilesTransformer):
     (3, 22, 13)
     """
 
-    _units = "segments"
     _parameter_constraints: dict = {
         "sr": [Bounded(Integral, MIN_SR, MAX_SR, closed="both", why=SR_REASON)],
         "n_segments": [Bounded(Integral, 1, MAX_SEGMENTS, closed="both",
@@ -165,7 +173,8 @@ class MFCCSegmenter(AudioFilesTransformer):
         "hop_length": [Bounded(Integral, 1, MAX_N_FFT, closed="both",
                                why="at most n_fft, so that no sample goes unanalysed")],
         "offset": [Bounded(Real, 0, MAX_OFFSET_SECONDS, closed="both", why=OFFSET_REASON),
-                   StrOptions({"center"})],
+                   StrOptions({"center", "all"})],
+        "max_windows": [Bounded(Integral, 1, MAX_WINDOWS, closed="both", why=WINDOWS_REASON)],
         "on_error": [StrOptions({"raise", "nan"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -181,6 +190,7 @@ class MFCCSegmenter(AudioFilesTransformer):
         n_fft: int = 2048,
         hop_length: int = 1024,
         offset: float | str = 0.0,
+        max_windows: int = 20,
         on_error: str = "raise",
         n_jobs: int | None = None,
         verbose: int = 0,
@@ -192,6 +202,7 @@ class MFCCSegmenter(AudioFilesTransformer):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.offset = offset
+        self.max_windows = max_windows
         self.on_error = on_error
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -306,6 +317,14 @@ class MFCCSegmenter(AudioFilesTransformer):
                 f"more than {MAX_FILE_VALUES:,} ({FILE_VALUES_REASON}); use a longer "
                 "hop_length or fewer or shorter segments."
             )
+        if self.offset == "all":
+            values = self.max_windows * frames * self.n_mfcc
+            if values > MAX_FILE_VALUES:
+                raise ValueError(
+                    f"offset='all' keeps up to {self.max_windows} windows of {frames} frames x "
+                    f"{self.n_mfcc} MFCCs = {values:,} values per file, more than "
+                    f"{MAX_FILE_VALUES:,} ({FILE_VALUES_REASON}); use fewer max_windows."
+                )
         return SegmentSpec(
             sr=sr,
             n_segments=int(self.n_segments),
@@ -314,4 +333,5 @@ class MFCCSegmenter(AudioFilesTransformer):
             n_fft=n_fft,
             hop_length=hop,
             offset=self.offset if isinstance(self.offset, str) else float(self.offset),
+            max_windows=int(self.max_windows),
         )

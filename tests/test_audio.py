@@ -19,7 +19,7 @@ from sk_audio_genre._audio import (
     probe_file,
     segments_mfcc,
     split_segments,
-    window_bounds,
+    segment_windows,
 )
 from sk_audio_genre._decode import (
     _read_au_pcm16,
@@ -98,20 +98,26 @@ def test_resampled_length_matches_librosa():
         ).size
 
 
-def test_window_bounds_offset_and_center():
+def test_segment_windows_offset_center_and_all():
     s = spec(n_segments=2, segment_length=SR)  # a 2 s window
-    assert window_bounds(10 * SR, SR, s) == (0, 2 * SR)
-    assert window_bounds(10 * SR, SR, spec(n_segments=2, segment_length=SR, offset=3.0)) == (
-        3 * SR, 5 * SR
+    assert segment_windows(10 * SR, SR, s) == ((0, 2 * SR),)
+    assert segment_windows(10 * SR, SR, spec(n_segments=2, segment_length=SR, offset=3.0)) == (
+        (3 * SR, 5 * SR),
     )
-    assert window_bounds(10 * SR, SR, spec(n_segments=2, segment_length=SR, offset="center")) == (
-        4 * SR, 6 * SR
+    assert segment_windows(10 * SR, SR, spec(n_segments=2, segment_length=SR, offset="center")) == (
+        (4 * SR, 6 * SR),
     )
     # shorter than the window: center starts at 0; an offset past the end is empty
-    assert window_bounds(SR, SR, spec(n_segments=2, segment_length=SR, offset="center")) == (0, SR)
-    assert window_bounds(SR, SR, spec(n_segments=2, segment_length=SR, offset=5.0)) == (SR, SR)
+    assert segment_windows(SR, SR, spec(n_segments=2, segment_length=SR, offset="center")) == (
+        (0, SR),)
+    assert segment_windows(SR, SR, spec(n_segments=2, segment_length=SR, offset=5.0)) == ((SR, SR),)
     # another file rate: the window is counted in the file's own frames
-    assert window_bounds(10 * 44100, 44100, s) == (0, 2 * 44100)
+    assert segment_windows(10 * 44100, 44100, s) == ((0, 2 * 44100),)
+    # the whole file: consecutive windows, the last cut by the end; or evenly spread ones
+    whole = spec(n_segments=2, segment_length=SR, offset="all", max_windows=5)
+    assert segment_windows(5 * SR, SR, whole) == ((0, 2 * SR), (2 * SR, 4 * SR), (4 * SR, 5 * SR))
+    assert segment_windows(100 * SR, SR, whole) == tuple(
+        (start * SR, (start + 2) * SR) for start in (0, 24.5, 49, 73.5, 98))
 
 
 # --- per-segment MFCC -------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def test_predict_json_and_csv_parse(music_dir):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert list(rows[0]) == ["path", "genre", "probability", "genre_2", "probability_2",
-                             "analysed", "notes", "error"]
+                             "novelty", "analysed", "notes", "error"]
     assert [r["genre"] for r in rows] == [r["genre"] for r in records]
     assert all(float(r["probability"]) >= float(r["probability_2"]) for r in rows)
 

@@ -365,7 +365,7 @@ def test_offset_is_finite_and_at_most_a_week(value, capsys):
         main("predict", "x.wav", "--offset", value)
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert ("argument --offset: must be 'center' or a number of seconds in [0, 604800] (one "
+    assert ("argument --offset: must be 'center', 'all' or a number of seconds in [0, 604800] (one "
             f"week of audio, longer than any recording), got {value}") in err
     assert "Traceback" not in err
     week = cli.build_parser().parse_args(["predict", "x.wav", "--offset", "604800"]).offset

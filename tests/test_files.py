@@ -42,6 +42,10 @@ class Plan:
     stop: int = 0
     frames: int = 0
 
+    @property
+    def spans(self):
+        return ((self.start, self.stop),)
+
 
 class FakeExtractor:
     """Features ``(n_filled, 2)`` full of the file's ``value``; errors as the table says.
@@ -95,7 +99,7 @@ def run(table, *, on_error="raise", units="segments", sr=8000, n_jobs=None):
 
 def report(path, status, reason="", filled=0, expected=0, notes=(), units="segments"):
     """The report of a file that was read (every fake file is 1 s long, all analysed)."""
-    return FileReport(path, status, reason, filled, expected, notes, units, 0.0, 1.0, 1.0)
+    return FileReport(path, status, reason, filled, expected, notes, units, ((0.0, 1.0),), 1.0)
 
 
 def messages(record):

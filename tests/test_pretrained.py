@@ -39,8 +39,9 @@ def readers(model):
 
 def test_shipped_files_are_small_pinned_and_free_of_pickles():
     folder = pretrained_dir()
-    assert sorted(p.name for p in folder.iterdir()) == ["arrays.npz", JSON_NAME]
-    assert sum(p.stat().st_size for p in folder.iterdir()) < 200_000
+    names = sorted(p.name for p in folder.iterdir())
+    assert len(names) == 2 and names[1] == JSON_NAME and names[0].startswith("arrays-")
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 600_000
     assert model_digest(folder) == PRETRAINED_SHA256
 
 
