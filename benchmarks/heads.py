@@ -187,7 +187,9 @@ def write_markdown(path: Path, report: dict) -> None:
             f"{v['accuracy'][name]:.3f}" for v in directions.values()) + " |")
     lines += ["", "Test tracks of genres with no training track on that side are left out "
               "(" + ", ".join(f"{d}: {v['n_test_unseen_genres']}" for d, v in directions.items())
-              + "). With 16-23 test tracks, one track is 4-6 points.", "",
+              + "). One test track is "
+              + " and ".join(f"{100 / v['n_test_seen_genres']:.1f}" for v in directions.values())
+              + " points.", "",
               f"Run: `{report['command']}`, {report['date']}, {report['total_seconds']:.0f} s.", ""]
     path.write_text("\n".join(lines))
 

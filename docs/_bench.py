@@ -359,6 +359,9 @@ def render_extract_speed(report: dict) -> list[str]:
     lines = [
         f"**Data.** {report.get('n_tracks', '?')} tracks from {literal(report.get('data', '?'))}"
         + (f", features of shape {literal(tuple(shape))}" if shape else "")
+        + (f" ({report['n_tracks_shorter_than_30_s_left_out']} tracks shorter than 30 s left "
+           "out: the original course's loop cannot stack their short last segment)"
+           if report.get("n_tracks_shorter_than_30_s_left_out") else "")
         + ".",
         "",
         f"**Machine.** {machine_line(machine)}; run {esc(report.get('date', 'at an unknown date'))}."

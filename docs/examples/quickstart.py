@@ -7,8 +7,8 @@ then logistic regression.  The seed's path: MFCCSegmenter (5 segments x 130 fram
 MFCCs per track), SegmentScaler, and the seed's CNN trained from scratch.
 Split: 30% of the tracks, stratified by genre, are held out whole (all five
 segments of a track are on one side).  The shipped artist-conscious lists
-cannot be used on this 78-track subset: its "train" list has no blues or
-classical track.  GTZAN repeats artists, so a random track split is still
+fit this 111-track subset badly: its "train" list has no classical track and its
+"valid" list no reggae or rock.  GTZAN repeats artists, so a random track split is still
 somewhat optimistic.  Prints held-out track accuracy and a few predictions.
 """
 
