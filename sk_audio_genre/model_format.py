@@ -45,6 +45,12 @@ loading would refuse) leaves the folder as it was.
 * ``pipeline.json`` and the arrays file must be plain files inside the folder once links
   are followed (links out of it, devices and pipes are refused).
 
+Format version 2 loads as it is; :func:`upgrade_pipeline` (``python -m
+sk_audio_genre.model_format upgrade OLD [NEW]``) rewrites it as version 3.  Version 1, whose
+networks were Keras HDF5 files, is refused with what to do instead.  Why this format is not
+built on skops.io is measured, point by point, in the documentation's "What the library
+refuses and why".
+
 Every failure but a missing ``pipeline.json`` (``FileNotFoundError``) is a ``ValueError``
 naming the file and the field.  Only classes of the
 registry can be named; nothing in the folder is code, and nothing in it chooses resources:
