@@ -363,6 +363,14 @@ def count_array(node: Node, key: str, dtype: type) -> np.ndarray:
     return np.asarray(values, dtype=dtype)
 
 
+def _scales(node: Node, reader: Any, n: int) -> np.ndarray:
+    """A scaler's ``scale_``: ``n`` positive, finite numbers (they divide)."""
+    scale = array(node, reader, "scale_", ndim=1, length=n)
+    if not (scale > 0).all():
+        raise SchemaError(f"{node.where}.arrays.scale_ must be positive.")
+    return scale
+
+
 def saved_labels(labels: Any, where: str) -> list:
     """Class labels as JSON, refusing kinds the loader would not take back (floats, bools)."""
     values = np.asarray(labels).tolist()
@@ -505,9 +513,7 @@ class StandardScalerCodec(Codec):
         scaler.var_ = array(node, reader, "var_", ndim=1, length=n) if "var_" in keys else None
         scaler.scale_ = None
         if scaler.with_std:
-            scaler.scale_ = array(node, reader, "scale_", ndim=1, length=n)
-            if not (scaler.scale_ > 0).all():
-                raise SchemaError(f"{node.where}.arrays.scale_ must be positive.")
+            scaler.scale_ = _scales(node, reader, n)
         if scaler.with_mean and scaler.mean_ is None:
             raise SchemaError(f"{node.where}.arrays has no mean_ but with_mean is true.")
         return scaler
@@ -669,9 +675,7 @@ class SegmentScalerCodec(Codec):
         n = positive_int(node.child("state"), "n_features_in_")
         scaler.n_features_in_ = n
         scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n)
-        scaler.scale_ = array(node, reader, "scale_", ndim=1, length=n)
-        if not (scaler.scale_ > 0).all():
-            raise SchemaError(f"{node.where}.arrays.scale_ must be positive.")
+        scaler.scale_ = _scales(node, reader, n)
         return scaler
 
     def sizes(self, estimator: SegmentScaler) -> tuple[int | None, int | None]:
@@ -696,6 +700,17 @@ class SegmentStatisticsCodec(Codec):
         return estimator.n_coefficients_, 2 * estimator.n_coefficients_
 
 
+def _wrapper(cls: type, node: Node, reader: Any) -> tuple[Any, Any, np.ndarray]:
+    """A classifier that wraps a saved one: ``(cls(estimator=inner), inner, classes)``, its
+    ``state.classes_`` checked to be the inner classifier's."""
+    inner = load_estimator(node.child("estimator"), reader)
+    classifier = build_with_params(cls, node, estimator=inner)
+    classes = class_labels(node.child("state"))
+    if not np.array_equal(np.asarray(inner.classes_), classes):
+        raise SchemaError(f"{node.where}.state.classes_ differ from its estimator's.")
+    return classifier, inner, classes
+
+
 class SegmentClassifierCodec(Codec):
     cls = SegmentClassifier
 
@@ -709,12 +724,8 @@ class SegmentClassifierCodec(Codec):
         }
 
     def load(self, node: Node, reader: Any) -> SegmentClassifier:
-        inner = load_estimator(node.child("estimator"), reader)
-        classifier = build_with_params(SegmentClassifier, node, estimator=inner)
+        classifier, inner, classes = _wrapper(SegmentClassifier, node, reader)
         state = node.child("state")
-        classes = class_labels(state)
-        if not np.array_equal(np.asarray(inner.classes_), classes):
-            raise SchemaError(f"{node.where}.state.classes_ differ from its estimator's.")
         shape = _shape(state, "segment_shape_")
         inner_in = feature_count(inner)[0]
         if inner_in is not None and inner_in != shape[0] * shape[1]:
@@ -749,12 +760,8 @@ class OpenSetClassifierCodec(Codec):
         }
 
     def load(self, node: Node, reader: Any) -> OpenSetClassifier:
-        inner = load_estimator(node.child("estimator"), reader)
-        classifier = build_with_params(OpenSetClassifier, node, estimator=inner)
+        classifier, inner, classes = _wrapper(OpenSetClassifier, node, reader)
         state = node.child("state")
-        classes = class_labels(state)
-        if not np.array_equal(np.asarray(inner.classes_), classes):
-            raise SchemaError(f"{node.where}.state.classes_ differ from its estimator's.")
         if classifier.unknown_label in set(classes.tolist()):
             raise SchemaError(f"{node.where}.params.unknown_label is one of the classes.")
         means = array(node, reader, "means_", ndim=2, length=len(classes))
