@@ -35,6 +35,7 @@ from sk_audio_genre.model_format import (
     model_metadata,
     save_pipeline,
     sha256_file,
+    training_record,
     upgrade_pipeline,
 )
 from sk_audio_genre.recipes import musicnn_recipe
@@ -742,6 +743,17 @@ def test_a_training_record_that_is_not_one_is_refused(saved, tmp_path, trained_o
     with pytest.raises(ValueError, match=rf"metadata\.{field}"):
         save_pipeline(load_pipeline(saved("lr_binary")), tmp_path / "again",
                       metadata={"trained_on": trained_on})
+
+
+def test_a_training_record_names_each_track_and_its_file_s_digest(tmp_path):
+    paths = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    for path, data in zip(paths, [b"first", b"second"]):
+        path.write_bytes(data)
+    assert training_record(["blues.00000", 7], paths) == [
+        {"track": "blues.00000", "sha256": hashlib.sha256(b"first").hexdigest()},
+        {"track": "7", "sha256": hashlib.sha256(b"second").hexdigest()}]
+    with pytest.raises(ValueError):  # one track id per file
+        training_record(["blues.00000"], paths)
 
 
 # --------------------------------------------------------------------------- format versions
