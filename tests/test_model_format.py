@@ -494,6 +494,24 @@ def test_model_digest_of_a_list_names_the_file(saved, tmp_path):
         model_digest(folder)
 
 
+def test_metadata_and_digest_of_a_file_that_is_not_json_name_the_file(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    (folder / JSON_NAME).write_text("{not json")
+    for read in (model_metadata, model_digest):
+        with pytest.raises(ValueError, match=rf"{folder / JSON_NAME} is not a valid model "
+                           r"file: not JSON"):
+            read(folder)
+
+
+def test_metadata_of_a_file_without_it_is_empty_and_of_another_kind_refused(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, lambda d: d.pop("metadata"))
+    assert model_metadata(folder) == {}
+    rewrite(folder, lambda d: d.update(metadata=[]))
+    with pytest.raises(ValueError, match=r"pipeline\.json\.metadata must be an object, got list"):
+        model_metadata(folder)
+
+
 # --------------------------------------------------------------------------- outside files
 
 
@@ -809,6 +827,11 @@ def test_upgrade_from_the_command_line(lr_multiclass_model, tmp_path, capsys):
         capsys.readouterr().out)
     assert main(["upgrade", str(tmp_path / "missing")]) == 1
     assert "No saved model at" in capsys.readouterr().err
+    assert main(["upgrade", str(old), str(tmp_path / "pinned"), "--sha256", "0" * 64]) == 1
+    assert "is not the expected model" in capsys.readouterr().err
+    assert not (tmp_path / "pinned").exists()
+    with pytest.raises(SystemExit):  # a command is required
+        main([])
 
 
 def test_a_version_1_folder_is_refused_naming_the_version_and_what_to_do(tmp_path):
