@@ -21,7 +21,7 @@ class NetworkStateMixin:
 
     def fitted_state(self) -> dict[str, Any]:
         """What a saved model records besides the parameters and the weights (JSON-able)."""
-        from ._codecs import saved_labels
+        from .model_format import saved_labels
 
         return {
             "classes_": saved_labels(self.classes_, type(self).__name__),

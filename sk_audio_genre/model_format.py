@@ -1,9 +1,9 @@
 """A model format that loads without unpickling: JSON and plain arrays.
 
-:func:`save_pipeline` writes a fitted estimator built from the parts
-:mod:`sk_audio_genre._codecs` knows (this library's transformers and classifiers,
-scikit-learn's ``Pipeline``, ``StandardScaler``, ``LogisticRegression`` and soft
-``VotingClassifier``) to a folder holding
+:func:`save_pipeline` writes a fitted estimator built from the parts this module has a
+codec for (this library's transformers and classifiers, scikit-learn's ``Pipeline``,
+``FeatureUnion``, ``StandardScaler``, ``LogisticRegression`` and soft ``VotingClassifier``)
+to a folder holding
 
 ``pipeline.json``
     The format name and version, the estimator tree (each node's class, JSON-able
@@ -45,6 +45,12 @@ loading would refuse) leaves the folder as it was.
 * ``pipeline.json`` and the arrays file must be plain files inside the folder once links
   are followed (links out of it, devices and pipes are refused).
 
+Format version 2 loads as it is; :func:`upgrade_pipeline` (``python -m
+sk_audio_genre.model_format upgrade OLD [NEW]``) rewrites it as version 3.  Version 1, whose
+networks were Keras HDF5 files, is refused with what to do instead.  Why this format is not
+built on skops.io is measured, point by point, in the documentation's "What the library
+refuses and why".
+
 Every failure but a missing ``pipeline.json`` (``FileNotFoundError``) is a ``ValueError``
 naming the file and the field.  Only classes of the
 registry can be named; nothing in the folder is code, and nothing in it chooses resources:
@@ -54,11 +60,23 @@ the caller sets.  What is *not* protected without a pinned digest: someone who r
 the digest to rule that out.
 
 The lock and the checks on opened files use POSIX calls (``fcntl``, ``O_NOFOLLOW``).
+
+One module, one concept: the sections below are the JSON nodes (:class:`Node`, the field
+checks), one :class:`Codec` per class (``CODECS``, found by class name: a folder can name no
+other class; a codec's ``dump`` gives the estimator's JSON node and hands its arrays to the
+writer, its ``load`` checks every field and the consistency between fields before it
+builds the fitted estimator), then saving, loading and the arrays file.  The codecs and
+the file checks were three modules before; they changed together with every format change
+and had no user but this one, so they live here.  The persistence layer imports the
+estimators it saves; they never import it (the Keras classifiers only lazily, to label
+their state).  Parameters that choose resources (``n_jobs``, ``verbose``) are never
+written: a loaded model runs with the defaults.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import fcntl
 import hashlib
 import json
@@ -69,6 +87,8 @@ import secrets
 import shutil
 import stat
 import struct
+import sys
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -76,8 +96,19 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy_format
+from sklearn.ensemble import VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import StandardScaler
 
-from ._codecs import Node, SchemaError, dump_estimator, load_estimator
+from ._limits import MAX_ENSEMBLE_MEMBERS, MAX_NETWORK_WEIGHTS
+from .embedder import MusicnnEmbedder
+from .ensemble import GenreVotingClassifier
+from .open_set import OpenSetClassifier
+from .preprocessing import SegmentScaler, SegmentStatistics
+from .segment_classifier import SegmentClassifier
+from .segmenter import MFCCSegmenter
+
 
 __all__ = [
     "FORMAT_NAME",
@@ -89,6 +120,7 @@ __all__ = [
     "save_pipeline",
     "sha256_file",
     "training_record",
+    "upgrade_pipeline",
 ]
 
 #: Value of the ``"format"`` field of ``pipeline.json``.
@@ -97,6 +129,15 @@ FORMAT_NAME = "sk_audio_genre.pipeline"
 FORMAT_VERSION = 3
 #: Versions it reads: 2 (the arrays file is ``arrays.npz``; the shipped model) and 3.
 READ_VERSIONS = (2, 3)
+#: What this version does with the folders of the formats it no longer reads: version 1
+#: (and version 2 as first written, until 2026-11-29) kept each genre network's weights as
+#: a Keras HDF5 file, ``*.weights.h5``.
+HDF5_UPGRADE = (
+    "its genre networks' weights are Keras HDF5 files (*.weights.h5), which this "
+    "sk_audio_genre does not read: HDF5 is a format of its own, whose parser the bounds on "
+    "the arrays file do not cover. Retrain the model and save it again (sk-audio-genre train); "
+    "the model shipped in that format is replaced by load_pretrained()'s"
+)
 #: Name of the JSON file inside a saved model folder.
 JSON_NAME = "pipeline.json"
 #: Name of the arrays file in format version 2.
@@ -118,6 +159,9 @@ MAX_ARRAYS = 4096
 MAX_DIRECTORY_ENTRY_BYTES = 512
 #: How often a load starts again because a concurrent save replaced the model meanwhile.
 MAX_LOAD_ATTEMPTS = 5
+
+#: Parameters that are the caller's business, never the model file's.
+RUNTIME_PARAMS = frozenset({"n_jobs", "verbose"})
 
 _ARRAYS_NAME_PATTERN = re.compile(r"arrays-[0-9a-f]{64}\.npz")
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
@@ -141,6 +185,791 @@ def arrays_file_name(digest: str) -> str:
     'arrays-abababababababababababababababababababababababababababababababab.npz'
     """
     return f"arrays-{digest}.npz"
+
+
+# --------------------------------------------------------------------------- codecs: JSON nodes
+
+
+class SchemaError(Exception):
+    """A model file field that is missing, of the wrong type, or inconsistent."""
+
+
+class Node:
+    """A JSON object with the path that led to it, for error messages."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise SchemaError(f"{where} must be a JSON object, got {type(data).__name__}.")
+        self.data, self.where = data, where
+
+    def get(self, key: str, kind: type | tuple[type, ...], *, default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is not ...:
+                return default
+            raise SchemaError(f"{self.where} has no {key!r} field.")
+        value = self.data[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:  # JSON true is not a number
+            raise SchemaError(f"{self.where}.{key} must be {_names(kinds)}, got {value!r}.")
+        if not isinstance(value, kinds):
+            raise SchemaError(
+                f"{self.where}.{key} must be {_names(kinds)}, got {type(value).__name__}."
+            )
+        return value
+
+    def child(self, key: str) -> Node:
+        return Node(self.get(key, dict), f"{self.where}.{key}")
+
+    def children(self, key: str) -> list[Node]:
+        items = self.get(key, list)
+        return [Node(item, f"{self.where}.{key}[{i}]") for i, item in enumerate(items)]
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    return " or ".join({"dict": "an object", "list": "a list", "str": "a string",
+                        "int": "an integer", "float": "a number", "NoneType": "null",
+                        "bool": "true or false"}.get(k.__name__, k.__name__) for k in kinds)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def dump_estimator(estimator: Any, writer: Any, where: str) -> dict[str, Any]:
+    """The JSON node of ``estimator``; its arrays and files go to ``writer``."""
+    codec = CODECS.get(type(estimator).__name__)
+    if codec is None or not codec.owns(estimator):
+        raise TypeError(
+            f"{where} is a {type(estimator).__name__}, which the no-pickle model format "
+            f"cannot save; it knows {sorted(CODECS)}. Use joblib.dump for other models."
+        )
+    from sklearn.utils.validation import check_is_fitted
+
+    if codec.fitted:
+        check_is_fitted(estimator)
+    return {"class": type(estimator).__name__, **codec.dump(estimator, writer, where)}
+
+
+def load_estimator(node: Node, reader: Any) -> Any:
+    """The fitted estimator of a JSON node, after checking it."""
+    name = node.get("class", str)
+    codec = CODECS.get(name)
+    if codec is None:
+        raise SchemaError(f"{node.where}.class is {name!r}, not one of {sorted(CODECS)}.")
+    return codec.load(node, reader)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def dump_params(estimator: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict:
+    """``get_params(deep=False)`` as JSON values, without runtime settings; warns on others."""
+    params, unsaved = {}, []
+    for key, value in sorted(estimator.get_params(deep=False).items()):
+        if key.rsplit("__", 1)[-1] in RUNTIME_PARAMS or key in skip:
+            continue
+        value = list(value) if isinstance(value, tuple) else value
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            unsaved.append(key)
+            continue
+        params[key] = value
+    if unsaved:
+        warnings.warn(
+            f"{where}: parameters {unsaved} cannot be saved as JSON; the loaded model "
+            "has their default values.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return params
+
+
+def build_with_params(cls: type, node: Node, **fixed: Any) -> Any:
+    """``cls(**params)`` from the node's ``params``, validated as ``fit`` would.
+
+    Whatever constructing or validating raises (``InvalidParameterError``, a ``TypeError``
+    for a value of the wrong kind, an ``OverflowError`` for ``10**400``, ...) becomes a
+    :class:`SchemaError` naming the parameters' field.
+    """
+    params = node.child("params")
+    defaults = cls().get_params(deep=False)
+    given = {}
+    routed = tuple(f"{prefix}__" for prefix in getattr(cls, "_routing_prefixes", ()))
+    for key, value in params.data.items():
+        if key.rsplit("__", 1)[-1] in RUNTIME_PARAMS:
+            continue  # never taken from a file, routed (fit__verbose) or not
+        if key not in defaults and not key.startswith(routed or ("\0",)):
+            raise SchemaError(f"{params.where} has unknown parameter {key!r} for {cls.__name__}.")
+        if isinstance(value, list) and isinstance(defaults.get(key), tuple):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        if key not in defaults or defaults[key] != value:
+            given[key] = value
+    try:
+        estimator = cls(**given, **fixed)
+        if hasattr(estimator, "_validate_params"):
+            estimator._validate_params()
+    except Exception as exc:  # the values are the file's: any failure is the file's
+        raise SchemaError(f"{params.where}: {exc}") from None
+    return estimator
+
+
+# --------------------------------------------------------------------------- state helpers
+
+
+def array(node: Node, reader: Any, key: str, *, ndim: int, kind: str = "f",
+          length: int | None = None, finite: bool = True) -> np.ndarray:
+    """An array named in the node's ``arrays``, checked for type, rank, length, finiteness."""
+    arrays = node.child("arrays")
+    value = reader.array(arrays.get(key, str), f"{arrays.where}.{key}")
+    where = f"{arrays.where}.{key}"
+    if value.dtype.kind not in kind or value.ndim != ndim:
+        raise SchemaError(f"{where} must be a {ndim}-D array of kind {kind!r}, got "
+                          f"{value.dtype} with shape {value.shape}.")
+    if length is not None and value.shape[0] != length:
+        raise SchemaError(f"{where} has {value.shape[0]} entries, expected {length}.")
+    if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise SchemaError(f"{where} holds NaN or infinite values.")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    """A JSON integer (``true`` and ``false`` are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number (``true`` and ``false`` are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _plain_labels(values: list) -> bool:
+    """All strings or all integers: the labels a model file keeps."""
+    return all(isinstance(c, str) for c in values) or all(_is_int(c) for c in values)
+
+
+def positive_int(node: Node, key: str) -> int:
+    value = node.get(key, int)
+    if value < 1:
+        raise SchemaError(f"{node.where}.{key} must be a positive integer, got {value}.")
+    return value
+
+
+def count_array(node: Node, key: str, dtype: type) -> np.ndarray:
+    """A list of counts (``n_iter_``, ``n_samples_seen_``) as the integer array fit makes."""
+    values = node.get(key, list)
+    largest = np.iinfo(dtype).max
+    if not all(_is_int(v) and 0 <= v <= largest for v in values):
+        raise SchemaError(f"{node.where}.{key} must be a list of integers from 0 to {largest}.")
+    return np.asarray(values, dtype=dtype)
+
+
+def _scales(node: Node, reader: Any, n: int) -> np.ndarray:
+    """A scaler's ``scale_``: ``n`` positive, finite numbers (they divide)."""
+    scale = array(node, reader, "scale_", ndim=1, length=n)
+    if not (scale > 0).all():
+        raise SchemaError(f"{node.where}.arrays.scale_ must be positive.")
+    return scale
+
+
+def saved_labels(labels: Any, where: str) -> list:
+    """Class labels as JSON, refusing kinds the loader would not take back (floats, bools)."""
+    values = np.asarray(labels).tolist()
+    if not _plain_labels(values):
+        raise TypeError(f"{where}: class labels {values[:5]} cannot be saved; the no-pickle "
+                        "format keeps strings or integers (map other labels to those).")
+    return values
+
+
+def class_labels(node: Node, key: str = "classes_") -> np.ndarray:
+    """Class labels: a list of 2 or more distinct strings (or integers)."""
+    labels = node.get(key, list)
+    if len(labels) < 2 or not _plain_labels(labels):
+        raise SchemaError(f"{node.where}.{key} must list 2 or more strings or integers.")
+    if len(set(labels)) != len(labels) or list(labels) != sorted(labels):
+        raise SchemaError(f"{node.where}.{key} must be distinct and sorted, as fit makes them.")
+    return np.asarray(labels)
+
+
+def feature_count(estimator: Any) -> tuple[int | None, int | None]:
+    """``(values in, values out)`` along the last axis where known, for chain checks."""
+    codec = CODECS.get(type(estimator).__name__)
+    return codec.sizes(estimator) if codec is not None else (None, None)
+
+
+class Codec:
+    """Turns one class's fitted state into JSON and arrays, and back."""
+
+    #: The class this codec was written for (subclasses are not: they may hold more state).
+    cls: type
+    #: Whether the class must be fitted to be saved.
+    fitted = True
+
+    def owns(self, estimator: Any) -> bool:
+        """True when ``estimator`` is the class this codec was written for."""
+        return type(estimator) is self.cls
+
+    def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load(self, node: Node, reader: Any) -> Any:
+        raise NotImplementedError
+
+    def sizes(self, estimator: Any) -> tuple[int | None, int | None]:
+        return None, None
+
+
+# --------------------------------------------------------------------------- codecs: scikit-learn
+
+
+def _dump_named(parts: list[tuple[str, Any]], writer: Any, where: str) -> list[dict]:
+    """``[{"name", "estimator"}, ...]`` for a Pipeline's steps or a FeatureUnion's parts."""
+    return [{"name": name, "estimator": dump_estimator(part, writer, f"{where}.{name}")}
+            for name, part in parts]
+
+
+def _load_named(node: Node, key: str, reader: Any) -> list[tuple[str, Any]]:
+    """The ``(name, estimator)`` list of ``node[key]``: names non-empty, unique, free of
+    ``__`` (scikit-learn's parameter separator), and at least one part."""
+    parts: list[tuple[str, Any]] = []
+    for entry in node.children(key):
+        name = entry.get("name", str)
+        if not name or "__" in name or name in {n for n, _ in parts}:
+            raise SchemaError(f"{entry.where}.name {name!r} must be non-empty, unique and "
+                              "free of '__'.")
+        parts.append((name, load_estimator(entry.child("estimator"), reader)))
+    if not parts:
+        raise SchemaError(f"{node.where}.{key} must not be empty.")
+    return parts
+
+
+class PipelineCodec(Codec):
+    """Steps in order; adjacent steps must agree on how many values pass between them."""
+
+    cls = Pipeline
+    fitted = False  # a Pipeline is fitted when its steps are; each step checks itself
+
+    def dump(self, estimator: Pipeline, writer: Any, where: str) -> dict[str, Any]:
+        return {"steps": _dump_named(estimator.steps, writer, where)}
+
+    def load(self, node: Node, reader: Any) -> Pipeline:
+        steps = _load_named(node, "steps", reader)
+        for (first_name, first), (second_name, second) in zip(steps, steps[1:]):
+            out, into = feature_count(first)[1], feature_count(second)[0]
+            if out is not None and into is not None and out != into:
+                raise SchemaError(
+                    f"{node.where}: step {first_name!r} gives {out} values per frame or track "
+                    f"but step {second_name!r} expects {into}."
+                )
+        return Pipeline(steps)
+
+    def sizes(self, estimator: Pipeline) -> tuple[int | None, int | None]:
+        return feature_count(estimator.steps[0][1])[0], feature_count(estimator.steps[-1][1])[1]
+
+
+class FeatureUnionCodec(Codec):
+    """Transformers side by side; their outputs are concatenated."""
+
+    cls = FeatureUnion
+    fitted = False
+
+    def owns(self, estimator: Any) -> bool:
+        return super().owns(estimator) and estimator.transformer_weights is None
+
+    def dump(self, estimator: FeatureUnion, writer: Any, where: str) -> dict[str, Any]:
+        return {"transformers": _dump_named(estimator.transformer_list, writer, where)}
+
+    def load(self, node: Node, reader: Any) -> FeatureUnion:
+        return FeatureUnion(_load_named(node, "transformers", reader))
+
+    def sizes(self, estimator: FeatureUnion) -> tuple[int | None, int | None]:
+        outputs = [feature_count(part)[1] for _, part in estimator.transformer_list]
+        return None, None if None in outputs else sum(outputs)
+
+
+class StandardScalerCodec(Codec):
+    cls = StandardScaler
+
+    def dump(self, estimator: StandardScaler, writer: Any, where: str) -> dict[str, Any]:
+        arrays = {key: writer.array(f"{where}.{key}", getattr(estimator, key))
+                  for key in ("mean_", "var_", "scale_") if getattr(estimator, key) is not None}
+        seen = np.asarray(estimator.n_samples_seen_)
+        return {
+            "params": dump_params(estimator, where),
+            "state": {"n_features_in_": int(estimator.n_features_in_),
+                      "n_samples_seen_": int(seen) if seen.ndim == 0 else seen.tolist()},
+            "arrays": arrays,
+        }
+
+    def load(self, node: Node, reader: Any) -> StandardScaler:
+        scaler = build_with_params(StandardScaler, node)
+        state = node.child("state")
+        n = positive_int(state, "n_features_in_")
+        scaler.n_features_in_ = n
+        seen = state.get("n_samples_seen_", (int, list))
+        scaler.n_samples_seen_ = (seen if isinstance(seen, int)
+                                  else count_array(state, "n_samples_seen_", np.int64))
+        keys = node.child("arrays").data
+        scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n) if "mean_" in keys else None
+        scaler.var_ = array(node, reader, "var_", ndim=1, length=n) if "var_" in keys else None
+        scaler.scale_ = None
+        if scaler.with_std:
+            scaler.scale_ = _scales(node, reader, n)
+        if scaler.with_mean and scaler.mean_ is None:
+            raise SchemaError(f"{node.where}.arrays has no mean_ but with_mean is true.")
+        return scaler
+
+    def sizes(self, estimator: StandardScaler) -> tuple[int | None, int | None]:
+        return estimator.n_features_in_, estimator.n_features_in_
+
+
+class LogisticRegressionCodec(Codec):
+    cls = LogisticRegression
+
+    def dump(self, estimator: LogisticRegression, writer: Any, where: str) -> dict[str, Any]:
+        return {
+            "params": dump_params(estimator, where),
+            "state": {"classes_": saved_labels(estimator.classes_, where),
+                      "n_features_in_": int(estimator.n_features_in_),
+                      "n_iter_": np.asarray(estimator.n_iter_).tolist()},
+            "arrays": {key: writer.array(f"{where}.{key}", getattr(estimator, key))
+                       for key in ("coef_", "intercept_")},
+        }
+
+    def load(self, node: Node, reader: Any) -> LogisticRegression:
+        model = build_with_params(LogisticRegression, node)
+        state = node.child("state")
+        classes = class_labels(state)
+        n_features = positive_int(state, "n_features_in_")
+        rows = 1 if len(classes) == 2 else len(classes)
+        coef = array(node, reader, "coef_", ndim=2, length=rows)
+        if coef.shape[1] != n_features:
+            raise SchemaError(f"{node.where}.arrays.coef_ has {coef.shape[1]} columns, but "
+                              f"n_features_in_ is {n_features}.")
+        model.coef_ = coef
+        model.intercept_ = array(node, reader, "intercept_", ndim=1, length=rows)
+        model.classes_ = classes
+        model.n_features_in_ = n_features
+        model.n_iter_ = count_array(state, "n_iter_", np.int32)
+        return model
+
+    def sizes(self, estimator: LogisticRegression) -> tuple[int | None, int | None]:
+        return estimator.n_features_in_, None
+
+
+def _member_count(n_members: int, where: str) -> None:
+    """Refuse an ensemble of more members than ``seed_ensemble`` makes (its bound)."""
+    if n_members > MAX_ENSEMBLE_MEMBERS:
+        raise SchemaError(f"{where} has {n_members} members, more than "
+                          f"{MAX_ENSEMBLE_MEMBERS}: the bound of seed_ensemble.")
+
+
+class VotingClassifierCodec(Codec):
+    """A soft-voting ensemble (loaded as :class:`~sk_audio_genre.ensemble.GenreVotingClassifier`).
+
+    ``VotingClassifier`` fits its members on label-encoded targets, so every member's classes
+    must be ``0 .. n_classes - 1``."""
+
+    def owns(self, estimator: Any) -> bool:
+        return isinstance(estimator, VotingClassifier) and estimator.voting == "soft"
+
+    def dump(self, estimator: VotingClassifier, writer: Any, where: str) -> dict[str, Any]:
+        weights = None if estimator.weights is None else [float(w) for w in estimator.weights]
+        params = {"voting": "soft", "weights": weights,
+                  "flatten_transform": bool(estimator.flatten_transform)}
+        try:  # what loading would refuse is refused now, while the folder is unchanged
+            _member_count(len(estimator.estimators_), where)
+            _voting_weights(Node(params, f"{where}.params"), len(estimator.estimators_))
+        except SchemaError as exc:
+            raise ValueError(f"{exc} (a saved model could not be loaded with them)") from None
+        return {
+            "params": params,
+            "state": {"classes_": saved_labels(estimator.classes_, where)},
+            "members": _dump_named(list(estimator.named_estimators_.items()), writer, where),
+        }
+
+    def load(self, node: Node, reader: Any) -> VotingClassifier:
+        params = node.child("params")
+        if params.get("voting", str) != "soft":
+            raise SchemaError(f"{params.where}.voting must be 'soft'.")
+        classes = class_labels(node.child("state"))
+        _member_count(len(node.get("members", list)), node.where)  # before building any
+        weights = _voting_weights(params, len(node.get("members", list)))
+        members = _load_named(node, "members", reader)
+        for i, (_, member) in enumerate(members):
+            if np.asarray(member.classes_).tolist() != list(range(len(classes))):
+                raise SchemaError(
+                    f"{node.where}.members[{i}]: member classes "
+                    f"{np.asarray(member.classes_).tolist()} are not the ensemble's "
+                    f"{len(classes)} encoded classes 0..{len(classes) - 1}.")
+        ensemble = GenreVotingClassifier.from_fitted(
+            members, classes, weights=weights,
+            flatten_transform=params.get("flatten_transform", bool))
+        return ensemble
+
+    def sizes(self, estimator: VotingClassifier) -> tuple[int | None, int | None]:
+        return feature_count(estimator.estimators_[0])[0], None
+
+
+def _voting_weights(params: Node, n_members: int) -> list[int | float] | None:
+    """Soft-voting weights: null, or one finite, non-negative number per member whose sum is
+    a positive, finite, normal float.  ``np.average`` divides by that sum: zero raised
+    ZeroDivisionError, ``1e308 + 1e308`` overflowed to NaN probabilities, and a subnormal
+    sum would round the averaged probabilities to a few digits."""
+    weights = params.get("weights", (list, type(None)))
+    if weights is None:
+        return None
+    where = f"{params.where}.weights"
+    if len(weights) != n_members or not all(
+            _is_number(w) for w in weights):
+        raise SchemaError(f"{where} must be null or one number per member ({n_members}).")
+    largest = np.finfo(np.float64).max
+    if not all(0 <= w <= largest for w in weights):
+        raise SchemaError(f"{where} must be finite and non-negative, got {weights}.")
+    with np.errstate(over="ignore"):
+        total = float(np.asarray(weights, dtype=np.float64).sum())
+    if not np.finfo(np.float64).smallest_normal <= total <= largest:
+        raise SchemaError(f"{where} sum to {total!r}; the members' probabilities are averaged "
+                          "with these weights, which needs a positive, finite sum (and one "
+                          "no smaller than 2.2e-308).")
+    return weights
+
+
+# --------------------------------------------------------------------------- codecs: this library
+
+
+class StatelessTransformerCodec(Codec):
+    """A transformer whose ``fit`` only checks its parameters: it is saved as them."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
+        return {"params": dump_params(estimator, where)}
+
+    def load(self, node: Node, reader: Any) -> Any:
+        estimator = build_with_params(self.cls, node)
+        try:
+            return estimator.fit(["unused.wav"])  # stateless: fit checks the parameters only
+        except Exception as exc:  # the parameters are the file's: any failure is the file's
+            raise SchemaError(f"{node.where}.params: {exc}") from None
+
+    def sizes(self, estimator: Any) -> tuple[int | None, int | None]:
+        if isinstance(estimator, MusicnnEmbedder):
+            return None, estimator.n_features_out_
+        return None, estimator.n_mfcc
+
+
+class SegmentScalerCodec(Codec):
+    cls = SegmentScaler
+
+    def dump(self, estimator: SegmentScaler, writer: Any, where: str) -> dict[str, Any]:
+        return {
+            "params": dump_params(estimator, where),
+            "state": {"n_features_in_": int(estimator.n_features_in_)},
+            "arrays": {key: writer.array(f"{where}.{key}", getattr(estimator, key))
+                       for key in ("mean_", "scale_")},
+        }
+
+    def load(self, node: Node, reader: Any) -> SegmentScaler:
+        scaler = build_with_params(SegmentScaler, node)
+        n = positive_int(node.child("state"), "n_features_in_")
+        scaler.n_features_in_ = n
+        scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n)
+        scaler.scale_ = _scales(node, reader, n)
+        return scaler
+
+    def sizes(self, estimator: SegmentScaler) -> tuple[int | None, int | None]:
+        return estimator.n_features_in_, estimator.n_features_in_
+
+
+class SegmentStatisticsCodec(Codec):
+    cls = SegmentStatistics
+
+    def dump(self, estimator: SegmentStatistics, writer: Any, where: str) -> dict[str, Any]:
+        return {"params": {}, "state": {"n_features_in_": int(estimator.n_features_in_),
+                                        "n_coefficients_": int(estimator.n_coefficients_)}}
+
+    def load(self, node: Node, reader: Any) -> SegmentStatistics:
+        statistics = build_with_params(SegmentStatistics, node)
+        state = node.child("state")
+        statistics.n_features_in_ = positive_int(state, "n_features_in_")
+        statistics.n_coefficients_ = positive_int(state, "n_coefficients_")
+        return statistics
+
+    def sizes(self, estimator: SegmentStatistics) -> tuple[int | None, int | None]:
+        return estimator.n_coefficients_, 2 * estimator.n_coefficients_
+
+
+def _wrapper(cls: type, node: Node, reader: Any) -> tuple[Any, Any, np.ndarray]:
+    """A classifier that wraps a saved one: ``(cls(estimator=inner), inner, classes)``, its
+    ``state.classes_`` checked to be the inner classifier's."""
+    inner = load_estimator(node.child("estimator"), reader)
+    classifier = build_with_params(cls, node, estimator=inner)
+    classes = class_labels(node.child("state"))
+    if not np.array_equal(np.asarray(inner.classes_), classes):
+        raise SchemaError(f"{node.where}.state.classes_ differ from its estimator's.")
+    return classifier, inner, classes
+
+
+class SegmentClassifierCodec(Codec):
+    cls = SegmentClassifier
+
+    def dump(self, estimator: SegmentClassifier, writer: Any, where: str) -> dict[str, Any]:
+        return {
+            "params": {"aggregate": estimator.aggregate},
+            "state": {"classes_": saved_labels(estimator.classes_, where),
+                      "segment_shape_": [int(n) for n in estimator.segment_shape_],
+                      "n_features_in_": int(estimator.n_features_in_)},
+            "estimator": dump_estimator(estimator.estimator_, writer, f"{where}.estimator"),
+        }
+
+    def load(self, node: Node, reader: Any) -> SegmentClassifier:
+        classifier, inner, classes = _wrapper(SegmentClassifier, node, reader)
+        state = node.child("state")
+        shape = _shape(state, "segment_shape_")
+        inner_in = feature_count(inner)[0]
+        if inner_in is not None and inner_in != shape[0] * shape[1]:
+            raise SchemaError(f"{node.where}: segments of {shape} give {shape[0] * shape[1]} "
+                              f"values, but its estimator expects {inner_in}.")
+        classifier.estimator_ = inner
+        classifier.classes_ = classes
+        classifier.segment_shape_ = shape
+        classifier.n_features_in_ = positive_int(state, "n_features_in_")
+        return classifier
+
+    def sizes(self, estimator: SegmentClassifier) -> tuple[int | None, int | None]:
+        return estimator.segment_shape_[-1], None
+
+
+class OpenSetClassifierCodec(Codec):
+    """The wrapped classifier (nested), the class means and shared precision matrix the
+    novelty is measured with, the threshold and its calibration distances."""
+
+    cls = OpenSetClassifier
+
+    def dump(self, estimator: OpenSetClassifier, writer: Any, where: str) -> dict[str, Any]:
+        arrays = {key: writer.array(f"{where}.{key}", getattr(estimator, key))
+                  for key in ("means_", "precision_", "held_out_distances_")}
+        return {
+            "params": dump_params(estimator, where, skip=frozenset({"estimator"})),
+            "state": {"classes_": saved_labels(estimator.classes_, where),
+                      "threshold_": float(estimator.threshold_),
+                      "n_features_in_": int(estimator.n_features_in_)},
+            "arrays": arrays,
+            "estimator": dump_estimator(estimator.estimator_, writer, f"{where}.estimator"),
+        }
+
+    def load(self, node: Node, reader: Any) -> OpenSetClassifier:
+        classifier, inner, classes = _wrapper(OpenSetClassifier, node, reader)
+        state = node.child("state")
+        if classifier.unknown_label in set(classes.tolist()):
+            raise SchemaError(f"{node.where}.params.unknown_label is one of the classes.")
+        means = array(node, reader, "means_", ndim=2, length=len(classes))
+        width = means.shape[1]
+        precision = array(node, reader, "precision_", ndim=2, length=width)
+        if precision.shape != (width, width):
+            raise SchemaError(f"{node.where}.arrays.precision_ must be {width} x {width}, like "
+                              f"the class means' {width} features; got {precision.shape}.")
+        threshold = state.get("threshold_", (int, float))
+        if not threshold > 0:
+            raise SchemaError(f"{node.where}.state.threshold_ must be positive.")
+        classifier.estimator_ = inner
+        classifier.classes_ = classes
+        classifier.means_, classifier.precision_ = means, precision
+        classifier.threshold_ = float(threshold)
+        classifier.held_out_distances_ = array(node, reader, "held_out_distances_", ndim=1)
+        classifier.n_features_in_ = positive_int(state, "n_features_in_")
+        return classifier
+
+    def sizes(self, estimator: OpenSetClassifier) -> tuple[int | None, int | None]:
+        return feature_count(estimator.estimator_)[0], None
+
+
+class GenreNetworkCodec(Codec):
+    """A Keras genre classifier: parameters, fitted facts, and its weights as arrays.
+
+    The class is imported (and TensorFlow with it) only when such a model is met.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def cls(self) -> type:  # type: ignore[override]
+        from . import classifiers
+
+        return getattr(classifiers, self.name)
+
+    def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
+        params = dump_params(estimator, where)
+        try:  # what loading would refuse is refused now, while the folder is unchanged
+            _check_keras_params(Node(params, f"{where}.params"),
+                                self.cls().get_params(deep=False))
+        except SchemaError as exc:
+            raise ValueError(f"{exc} (a saved model could not be loaded with it)") from None
+        keys = [writer.array(f"{where}.weights.{i}", w)
+                for i, w in enumerate(estimator.network_weights())]
+        return {"params": params, "state": estimator.fitted_state(), "weights": keys}
+
+    def load(self, node: Node, reader: Any) -> Any:
+        _check_keras_params(node.child("params"), self.cls().get_params(deep=False))
+        classifier = build_with_params(self.cls, node)
+        state = node.child("state")
+        restored = {
+            "classes_": class_labels(state).tolist(),
+            "segment_shape_": list(_shape(state, "segment_shape_")),
+            "n_segments_in_": positive_int(state, "n_segments_in_"),
+            "n_features_in_": positive_int(state, "n_features_in_"),
+            "n_iter_": state.get("n_iter_", int),
+            "history_": _history(state),
+        }
+        keys = node.get("weights", list)
+        if not all(isinstance(k, str) for k in keys):
+            raise SchemaError(f"{node.where}.weights must list array names.")
+        weights = [reader.array(k, f"{node.where}.weights[{i}]") for i, k in enumerate(keys)]
+        if sum(w.size for w in weights) > MAX_NETWORK_WEIGHTS:
+            raise SchemaError(f"{node.where}: more than {MAX_NETWORK_WEIGHTS:,} weights.")
+        if any(w.dtype.kind != "f" or not np.isfinite(w).all() for w in weights):
+            raise SchemaError(f"{node.where}.weights must be finite floating-point arrays.")
+        try:
+            classifier.restore(restored, weights)  # builds and compiles the network
+        except Exception as exc:  # from the file's settings: any failure is the file's
+            raise SchemaError(f"{node.where}: {exc}") from None
+        return classifier
+
+    def sizes(self, estimator: Any) -> tuple[int | None, int | None]:
+        return estimator.segment_shape_[-1], None
+
+
+#: Parameters that would make Keras run code or use objects: never saved (they are not
+#: JSON), so never taken from a file.
+_CODE_PARAMS = ("model", "build_fn", "callbacks")
+#: Keywords of ``keras.Model.fit``/``compile`` that take data, objects or callbacks: scikeras
+#: and this library pass them, a routed parameter never does.
+_DATA_KEYWORDS = frozenset({"self", "x", "y", "sample_weight", "class_weight",
+                            "validation_data", "callbacks"})
+#: Metric names scikeras passes to Keras as they are, which Keras matches to the loss.
+_KERAS_MATCHED_METRICS = frozenset({"acc", "accuracy", "ce", "crossentropy"})
+
+
+def _check_keras_params(params: Node, defaults: dict[str, Any]) -> None:
+    """Refuse the Keras settings of a genre network that a saved model cannot hold.
+
+    A saved network's settings are names Keras resolves, never code or objects:
+    ``optimizer`` and ``loss`` are names (``"adam"``), ``metrics`` is null or a list of
+    names, ``model``, ``build_fn`` and ``callbacks`` are null.  Routed parameters are
+    ``optimizer__KEY`` for keys of that optimizer's ``get_config()`` (which must build it),
+    and ``fit__KEY``/``compile__KEY`` for keywords of ``keras.Model.fit``/``compile`` that
+    are not the class's own parameters (``defaults``: those have one home, checked by the
+    estimator) nor data or callbacks; each value is a JSON number, string, boolean or null.
+    Imports Keras (TensorFlow is imported already: the classifier's class is).
+
+    Raises
+    ------
+    SchemaError
+        Naming the parameter.
+    """
+    import keras
+
+    data, where = params.data, params.where
+    for key in _CODE_PARAMS:
+        if data.get(key) is not None:
+            raise SchemaError(f"{where}.{key} must be null: a saved model holds no code or "
+                              "objects.")
+    optimizer = _keras_object(data.get("optimizer", defaults["optimizer"]),
+                              f"{where}.optimizer", "optimizer", keras.optimizers.get)
+    _keras_object(data.get("loss", defaults["loss"]), f"{where}.loss", "loss", keras.losses.get)
+    metrics = data.get("metrics", defaults["metrics"])
+    if not isinstance(metrics, (list, type(None))):
+        raise SchemaError(f"{where}.metrics must be null or a list of metric names.")
+    for i, name in enumerate(metrics or []):
+        if not (isinstance(name, str) and name in _KERAS_MATCHED_METRICS):
+            _keras_object(name, f"{where}.metrics[{i}]", "metric", keras.metrics.get)
+    allowed = {"optimizer": set(optimizer.get_config()),
+               "fit": _keywords(keras.Model.fit) - set(defaults),
+               "compile": _keywords(keras.Model.compile) - set(defaults)}
+    routed_to_optimizer = {}
+    for key, value in data.items():
+        prefix, routed, name = key.partition("__")
+        if not routed or name.rsplit("__", 1)[-1] in RUNTIME_PARAMS:
+            continue  # build_with_params ignores runtime settings
+        if prefix not in allowed:
+            raise SchemaError(f"{where}.{key}: a saved model routes only optimizer__, fit__ "
+                              "and compile__ parameters.")
+        if name not in allowed[prefix]:
+            raise SchemaError(f"{where}.{key}: {name!r} is not one of "
+                              f"{sorted(allowed[prefix])}, the {prefix}__ parameters a saved "
+                              "model may hold.")
+        if isinstance(value, (list, dict)):
+            raise SchemaError(f"{where}.{key} must be a number, string, true, false or null, "
+                              f"got {type(value).__name__}.")
+        if prefix == "optimizer":
+            routed_to_optimizer[name] = value
+    try:  # as scikeras builds it
+        type(optimizer)(**routed_to_optimizer)
+    except Exception as exc:
+        given = ", ".join(f"optimizer__{key}={value!r}"
+                          for key, value in routed_to_optimizer.items())
+        raise SchemaError(f"{where}: {given} cannot configure the {type(optimizer).__name__} "
+                          f"optimizer: {exc}") from None
+
+
+def _keras_object(value: Any, field: str, kind: str, get: Callable[[str], Any]) -> Any:
+    """What Keras' ``get`` resolves the name ``value`` to, if it is one of Keras' own."""
+    if not isinstance(value, str):
+        raise SchemaError(f"{field} must be the name of a Keras {kind} (such as those in "
+                          f"keras.{kind}s), got {type(value).__name__}.")
+    try:
+        resolved = get(value)
+    except Exception:
+        resolved = None
+    # Keras' own class, function or instance, not one that other code registered
+    if not str(getattr(resolved, "__module__", "")).startswith("keras."):
+        raise SchemaError(f"{field} is {value!r}, which Keras does not know as a {kind}.")
+    return resolved
+
+
+def _keywords(function: Callable) -> set[str]:
+    """The keyword parameters of ``function`` a routed parameter may set."""
+    return {name for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+            } - _DATA_KEYWORDS
+
+
+def _shape(node: Node, key: str) -> tuple[int, int]:
+    shape = node.get(key, list)
+    if len(shape) != 2 or not all(_is_int(n) and n >= 1 for n in shape):
+        raise SchemaError(f"{node.where}.{key} must be two positive integers.")
+    return tuple(shape)
+
+
+def _history(state: Node) -> dict[str, list]:
+    history = state.child("history_")
+    for key, values in history.data.items():
+        if not isinstance(values, list) or not all(
+                v is None or _is_number(v)
+                for v in values):
+            raise SchemaError(f"{history.where}.{key} must be a list of numbers.")
+    return history.data
+
+
+#: Class name -> codec: the only classes a model folder can name.
+CODECS: dict[str, Codec] = {
+    "Pipeline": PipelineCodec(),
+    "FeatureUnion": FeatureUnionCodec(),
+    "StandardScaler": StandardScalerCodec(),
+    "LogisticRegression": LogisticRegressionCodec(),
+    "VotingClassifier": VotingClassifierCodec(),  # loads as GenreVotingClassifier
+    "MFCCSegmenter": StatelessTransformerCodec(MFCCSegmenter),
+    "MusicnnEmbedder": StatelessTransformerCodec(MusicnnEmbedder),
+    "SegmentScaler": SegmentScalerCodec(),
+    "SegmentStatistics": SegmentStatisticsCodec(),
+    "SegmentClassifier": SegmentClassifierCodec(),
+    "OpenSetClassifier": OpenSetClassifierCodec(),
+    "GenreVotingClassifier": VotingClassifierCodec(),  # loads as it saves
+    **{name: GenreNetworkCodec(name)
+       for name in ("MLPGenreClassifier", "CNNGenreClassifier", "LSTMGenreClassifier")},
+}
 
 
 # --------------------------------------------------------------------------- saving
@@ -385,6 +1214,77 @@ def load_pipeline(directory: str | os.PathLike, *, sha256: str | None = None) ->
                      "being loaded; load it again once the saves into its folder are done.")
 
 
+def upgrade_pipeline(source: str | os.PathLike, target: str | os.PathLike | None = None,
+                     *, sha256: str | None = None) -> Path:
+    """Rewrite a model saved in an older format version in the current one.
+
+    The model is loaded with every check :func:`load_pipeline` makes (and the pin
+    ``sha256``, if given), then saved with :func:`save_pipeline`, so it predicts exactly as
+    before; its metadata is kept.  Version 2 folders (the arrays file is ``arrays.npz``)
+    also load as they are; upgrading gives them version 3's digest-named arrays file.  The
+    model's digest changes (it covers the format version): pin the new one.  The same from
+    a shell::
+
+        python -m sk_audio_genre.model_format upgrade SOURCE [TARGET]
+
+    Parameters
+    ----------
+    source : str or path-like
+        The model folder to read.
+    target : str or path-like, default=None
+        The folder to write; ``None`` rewrites ``source`` in place (atomically, as any save).
+    sha256 : str, default=None
+        The expected :func:`model_digest` of ``source``.
+
+    Returns
+    -------
+    target : pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        As :func:`load_pipeline` does; for versions before 2 it names the version and why
+        it cannot be converted.
+
+    Examples
+    --------
+    >>> import json, numpy as np, tempfile
+    >>> from pathlib import Path
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X, y = np.random.default_rng(0).normal(size=(20, 3)), np.array([0, 1] * 10)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     target = upgrade_pipeline(save_pipeline(LogisticRegression().fit(X, y), folder))
+    ...     json.loads((Path(target) / JSON_NAME).read_text())["format_version"]
+    3
+    """
+    model = load_pipeline(source, sha256=sha256)
+    metadata = model_metadata(source)
+    return save_pipeline(model, _json_path(target if target is not None else source).parent,
+                         metadata=metadata)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sk_audio_genre.model_format upgrade SOURCE [TARGET]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sk_audio_genre.model_format",
+        description="Rewrite a saved model in the current format version.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    upgrade = commands.add_parser("upgrade", help=upgrade_pipeline.__doc__.splitlines()[0])
+    upgrade.add_argument("source", help="the model folder to read")
+    upgrade.add_argument("target", nargs="?", help="the folder to write (default: SOURCE)")
+    upgrade.add_argument("--sha256", help="the expected digest of SOURCE")
+    args = parser.parse_args(argv)
+    try:
+        target = upgrade_pipeline(args.source, args.target, sha256=args.sha256)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{target}: format version {FORMAT_VERSION}, digest {model_digest(target)}")
+    return 0
+
+
 def training_record(track_ids, paths) -> list[dict[str, str]]:
     """The ``trained_on`` metadata of a model: each training file's track id and SHA-256,
     so that evaluating on those files can be recognised (``sk-audio-genre evaluate``)."""
@@ -429,12 +1329,14 @@ def _build(document: Any, json_path: Path, expected: str | None) -> Any:
     if fmt != FORMAT_NAME:
         raise SchemaError(f"'format' is {fmt!r}, expected {FORMAT_NAME!r}.")
     version = root.get("format_version", int)
-    if version not in READ_VERSIONS:
+    if version > FORMAT_VERSION:
         raise SchemaError(
             f"'format_version' is {version}; this sk_audio_genre reads versions "
-            f"{READ_VERSIONS[0]} to {FORMAT_VERSION} (re-save the model with the "
-            "sk_audio_genre that can load it)."
+            f"{READ_VERSIONS[0]} to {FORMAT_VERSION}: the model was saved by a newer "
+            "sk_audio_genre; upgrade sk_audio_genre to load it."
         )
+    if version not in READ_VERSIONS:
+        raise SchemaError(f"'format_version' is {version}: {HDF5_UPGRADE}.")
     recorded = root.get("sha256", str)
     if expected is not None and recorded != expected:
         raise ValueError(
@@ -458,6 +1360,9 @@ def _build(document: Any, json_path: Path, expected: str | None) -> Any:
 def _arrays_file(files: dict[str, Any], version: int) -> dict[str, str]:
     """``files``, checked to list at most the arrays file, under its version's name."""
     name_of = arrays_file_name if version >= 3 else lambda digest: VERSION_2_ARRAYS_NAME
+    for name in files:
+        if name.endswith(".weights.h5"):
+            raise SchemaError(f"'files' lists {name!r}: {HDF5_UPGRADE}.")
     for name, digest in files.items():
         if not _is_sha256(digest):
             raise SchemaError(f"'files'[{name!r}] must be a SHA-256 hex digest.")
@@ -663,3 +1568,7 @@ def _unique(name: str, taken) -> str:
     while candidate in taken:
         candidate, n = f"{name}_{n}", n + 1
     return candidate
+
+
+if __name__ == "__main__":
+    sys.exit(main())

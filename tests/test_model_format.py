@@ -35,6 +35,8 @@ from sk_audio_genre.model_format import (
     model_metadata,
     save_pipeline,
     sha256_file,
+    training_record,
+    upgrade_pipeline,
 )
 from sk_audio_genre.recipes import musicnn_recipe
 
@@ -467,7 +469,7 @@ def nested(depth: int):
     (edited(lambda d: step(d, 0)["state"].update(n_features_in_=True)),
      r"n_features_in_ must be an integer, got True"),
     (edited(lambda d: d.update(format_version=1)),
-     rf"'format_version' is 1; this sk_audio_genre reads versions 2 to {FORMAT_VERSION}"),
+     r"'format_version' is 1: its genre networks' weights are Keras HDF5 files"),
     (edited(lambda d: d.update(format="other.format")), r"'format' is 'other.format'"),
     (with_literal("1e400"), r"1e400|finite"),
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[None])), r"n_iter_"),
@@ -490,6 +492,24 @@ def test_model_digest_of_a_list_names_the_file(saved, tmp_path):
     (folder / JSON_NAME).write_text("[1, 2]")
     with pytest.raises(ValueError, match=str(folder / JSON_NAME)):
         model_digest(folder)
+
+
+def test_metadata_and_digest_of_a_file_that_is_not_json_name_the_file(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    (folder / JSON_NAME).write_text("{not json")
+    for read in (model_metadata, model_digest):
+        with pytest.raises(ValueError, match=rf"{folder / JSON_NAME} is not a valid model "
+                           r"file: not JSON"):
+            read(folder)
+
+
+def test_metadata_of_a_file_without_it_is_empty_and_of_another_kind_refused(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, lambda d: d.pop("metadata"))
+    assert model_metadata(folder) == {}
+    rewrite(folder, lambda d: d.update(metadata=[]))
+    with pytest.raises(ValueError, match=r"pipeline\.json\.metadata must be an object, got list"):
+        model_metadata(folder)
 
 
 # --------------------------------------------------------------------------- outside files
@@ -693,9 +713,10 @@ def test_whatever_an_estimator_s_checks_raise_is_a_value_error_naming_the_field(
     def overflow(self):  # what sr=10**400 raised before sr had an upper bound
         raise OverflowError("int too large to convert to float")
 
+    folder = saved("cnn")  # fitted and saved before the checks are broken
     monkeypatch.setattr(MFCCSegmenter, "_validate_params", overflow)
     with pytest.raises(ValueError, match=r"steps\[0\]\.estimator\.params: int too large"):
-        load_pipeline(saved("cnn"))
+        load_pipeline(folder)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -741,3 +762,106 @@ def test_a_training_record_that_is_not_one_is_refused(saved, tmp_path, trained_o
     with pytest.raises(ValueError, match=rf"metadata\.{field}"):
         save_pipeline(load_pipeline(saved("lr_binary")), tmp_path / "again",
                       metadata={"trained_on": trained_on})
+
+
+def test_a_training_record_names_each_track_and_its_file_s_digest(tmp_path):
+    paths = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    for path, data in zip(paths, [b"first", b"second"]):
+        path.write_bytes(data)
+    assert training_record(["blues.00000", 7], paths) == [
+        {"track": "blues.00000", "sha256": hashlib.sha256(b"first").hexdigest()},
+        {"track": "7", "sha256": hashlib.sha256(b"second").hexdigest()}]
+    with pytest.raises(ValueError):  # one track id per file
+        training_record(["blues.00000"], paths)
+
+
+# --------------------------------------------------------------------------- format versions
+
+
+def as_version_2(folder: Path) -> Path:
+    """Rewrite a saved folder as format version 2 wrote it: the arrays file is ``arrays.npz``."""
+    (arrays,) = saved_files(folder)
+    digest = sha256_file(arrays)
+    arrays.rename(folder / "arrays.npz")
+    rewrite(folder, lambda d: d.update(format_version=2, files={"arrays.npz": digest}))
+    return folder
+
+
+def test_a_version_2_folder_loads_and_upgrades_to_the_current_version(
+        lr_multiclass_model, tmp_path):
+    case = lr_multiclass_model
+    old = as_version_2(save_pipeline(case.model, tmp_path / "old",
+                                     metadata={"note": "kept"}))
+    old_digest = model_digest(old)
+    np.testing.assert_array_equal(load_pipeline(old).predict_proba(case.X), case.proba)
+
+    new = upgrade_pipeline(old, tmp_path / "new", sha256=old_digest)
+    document = json.loads((new / JSON_NAME).read_text())
+    assert document["format_version"] == FORMAT_VERSION == 3
+    (arrays,) = saved_files(new)
+    assert arrays.name == arrays_file_name(sha256_file(arrays))
+    assert model_metadata(new) == {"note": "kept"}
+    np.testing.assert_array_equal(load_pipeline(new).predict_proba(case.X), case.proba)
+    assert model_digest(old) == old_digest  # the source is left as it was
+
+    upgrade_pipeline(old)  # in place: the version 2 arrays file goes
+    assert sorted(p.name for p in old.iterdir()) == sorted([JSON_NAME, saved_files(old)[0].name])
+    assert model_digest(old) == model_digest(new)
+
+
+def test_upgrade_checks_the_old_model_as_a_load_does(lr_multiclass_model, tmp_path):
+    old = as_version_2(save_pipeline(lr_multiclass_model.model, tmp_path / "old"))
+    with pytest.raises(ValueError, match="is not the expected model"):
+        upgrade_pipeline(old, tmp_path / "new", sha256="0" * 64)
+    flip_a_byte(old / "arrays.npz")
+    with pytest.raises(ValueError, match="does not match"):
+        upgrade_pipeline(old, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_upgrade_from_the_command_line(lr_multiclass_model, tmp_path, capsys):
+    from sk_audio_genre.model_format import main
+
+    old = as_version_2(save_pipeline(lr_multiclass_model.model, tmp_path / "old"))
+    assert main(["upgrade", str(old), str(tmp_path / "new")]) == 0
+    assert f"format version {FORMAT_VERSION}, digest {model_digest(tmp_path / 'new')}" in (
+        capsys.readouterr().out)
+    assert main(["upgrade", str(tmp_path / "missing")]) == 1
+    assert "No saved model at" in capsys.readouterr().err
+    assert main(["upgrade", str(old), str(tmp_path / "pinned"), "--sha256", "0" * 64]) == 1
+    assert "is not the expected model" in capsys.readouterr().err
+    assert not (tmp_path / "pinned").exists()
+    with pytest.raises(SystemExit):  # a command is required
+        main([])
+
+
+def test_a_version_1_folder_is_refused_naming_the_version_and_what_to_do(tmp_path):
+    """The shipped model of format version 1, as that version saved it (its HDF5 weights
+    files left out: the version is refused before any file is read)."""
+    folder = Path(shutil.copytree(Path(__file__).parent / "data" / "format_v1",
+                                  tmp_path / "model"))
+    for load in (load_pipeline, upgrade_pipeline):
+        with pytest.raises(ValueError, match=r"'format_version' is 1: its genre networks' "
+                           r"weights are Keras HDF5 files .*Retrain the model"):
+            load(folder)
+
+
+def test_a_version_2_folder_with_hdf5_weights_is_refused_naming_them(saved, tmp_path):
+    """Version 2 as first written listed each network's ``.weights.h5`` in ``files``."""
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    as_version_2(folder)
+    digest = json.loads((folder / JSON_NAME).read_text())["files"]["arrays.npz"]
+    rewrite(folder, lambda d: d.update(files={"arrays.npz": digest,
+                                              "clf.weights.h5": "0" * 64}))
+    with pytest.raises(ValueError, match=r"'files' lists 'clf.weights.h5': its genre networks' "
+                       r"weights are Keras HDF5"):
+        load_pipeline(folder)
+
+
+def test_a_newer_version_is_refused_naming_the_upgrade_of_the_library(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, lambda d: d.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match=rf"'format_version' is {FORMAT_VERSION + 1}; .*saved "
+                       r"by a newer sk_audio_genre; upgrade sk_audio_genre"):
+        load_pipeline(folder)
+
