@@ -84,6 +84,24 @@ def test_signature_lists_every_shared_hyperparameter(cls):
     assert cls().get_params()["learning_rate"] == 1e-4
 
 
+@pytest.mark.parametrize("cls", CLASSES)
+def test_architecture_parameters_come_from_the_network(cls):
+    """Each knob's default and constraints have one home, the network's description; the
+    classifier's signature, constraints and docstring follow it."""
+    import inspect
+
+    network = cls._network
+    parameters = inspect.signature(cls).parameters
+    assert {name: parameters[name].default for name in network.defaults} == network.defaults
+    assert {name: cls._parameter_constraints[name] for name in network.constraints} == (
+        network.constraints)
+    assert cls().get_params(deep=False).items() >= network.defaults.items()
+    for name, default in network.defaults.items():
+        assert f"{name} : " in cls.__doc__
+        shown = default if not isinstance(default, str) else f'"{default}"'
+        assert f"default={shown}" in cls.__doc__.split(f"{name} : ", 1)[1].split("\n", 1)[0]
+
+
 def test_repr_shows_changed_parameters_only():
     assert repr(CNNGenreClassifier(epochs=5, batch_norm=True)) == (
         "CNNGenreClassifier(batch_norm=True, epochs=5)"
