@@ -82,7 +82,9 @@ class OpenSetClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     held_out_distances_ : ndarray of shape (n_samples,)
         Each training track's distance when it was held out (the calibration data).
     n_features_in_ : int
-        ``X.shape[1]`` in ``fit``.
+        The wrapped classifier's ``n_features_in_`` (the features of ``X`` as ``fit`` saw
+        them); where it has none (a Pipeline that reads audio files), the number of
+        features distances are measured in.
 
     See Also
     --------
