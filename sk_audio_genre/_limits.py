@@ -182,7 +182,7 @@ EPOCHS_REASON = "300 times the seed's 30 epochs; training converges within hundr
 MAX_BATCH_SIZE = 2**20
 BATCH_SIZE_REASON = "a million segments, more than a training set held in memory; use 'full'"
 
-#: Members of ``seed_ensemble``.  Averaging k networks that differ in their seed divides the
+#: Members of ``seeded_ensemble``.  Averaging k networks that differ in their seed divides the
 #: variance of the seed's effect by k: at 100 it is down to a tenth of one network's spread
 #: (1 / sqrt(100)), while training and prediction time grow linearly with k.
 MAX_ENSEMBLE_MEMBERS = 100

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
 
+import warnings
+
 import numpy as np
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier
@@ -24,25 +26,76 @@ from sklearn.utils import Bunch, check_random_state
 from ._limits import MAX_ENSEMBLE_MEMBERS
 from ._segments import predict_from_proba
 
-__all__ = ["GenreVotingClassifier", "seed_ensemble"]
+__all__ = ["GenreVotingClassifier", "seeded_ensemble", "seed_ensemble"]
 
 
 class GenreVotingClassifier(VotingClassifier):
-    """scikit-learn's soft-voting ensemble, for genre classifiers: no features, no genre.
+    """scikit-learn's soft-voting ensemble for genre classifiers: no features, no genre.
 
-    ``VotingClassifier.predict`` takes the most probable class of the averaged
-    probabilities, and the argmax of a track's all-NaN row (a file that gave no features)
-    is the first genre.  Here such a track raises in :meth:`predict` (and so in
-    ``score``), as a single genre classifier does, and keeps its NaN row in
+    :class:`~sklearn.ensemble.VotingClassifier` with ``voting="soft"`` averages its
+    members' track probabilities, and its ``predict`` takes the most probable class of the
+    average.  The average of a track that gave no features (a file that could not be read,
+    a track of missing segments) is a row of NaN, whose argmax is the first genre: a genre
+    invented for a track nobody heard.  Here such a track raises in :meth:`predict` (and so
+    in ``score``), as a single genre classifier does, and keeps its NaN row in
     ``predict_proba``.  Everything else is ``VotingClassifier(voting="soft")``.
+
+    :func:`seeded_ensemble` builds one of differently seeded copies of a classifier; a saved
+    ``VotingClassifier`` loads as this class
+    (:func:`~sk_audio_genre.model_format.load_pipeline`).
+
+    Parameters
+    ----------
+    estimators : list of (str, estimator) tuples
+        The members: genre classifiers with ``predict_proba`` that take the same input,
+        such as :class:`~sk_audio_genre.CNNGenreClassifier` or
+        :class:`~sk_audio_genre.SegmentClassifier`.  Cloned in ``fit``.
+    voting : {"soft"}, default="soft"
+        Only soft voting: the members' probabilities are averaged.
+    weights : array-like of shape (n_members,), default=None
+        Weights of the members' probabilities in the average; None weighs them equally.
+    n_jobs : int, default=None
+        Members fitted in parallel (joblib).
+    flatten_transform : bool, default=True
+        As in :class:`~sklearn.ensemble.VotingClassifier`.
+    verbose : bool, default=False
+        Print the time each member takes to fit.
+
+    Attributes
+    ----------
+    estimators_ : list of classifiers
+        The fitted members.
+    named_estimators_ : Bunch
+        The fitted members by name.
+    le_ : LabelEncoder
+        The genres' encoder (the members are trained on its codes).
+    classes_ : ndarray of shape (n_classes,)
+        The genres, in the order of ``predict_proba``'s columns.
+
+    See Also
+    --------
+    seeded_ensemble : Seeded copies of one classifier as a GenreVotingClassifier.
+    sklearn.ensemble.VotingClassifier : What this class specialises.
 
     Examples
     --------
-    >>> from sk_audio_genre import CNNGenreClassifier
+    >>> import numpy as np
+    >>> from sk_audio_genre import SegmentClassifier
     >>> from sk_audio_genre.ensemble import GenreVotingClassifier
-    >>> ensemble = GenreVotingClassifier([("a", CNNGenreClassifier()), ("b", CNNGenreClassifier())])
-    >>> ensemble.voting
-    'soft'
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.array(["jazz", "rock"] * 10)
+    >>> X = rng.normal(size=(20, 3, 1, 4)) + 2 * (y == "rock")[:, None, None, None]
+    >>> ensemble = GenreVotingClassifier([("mean", SegmentClassifier()),
+    ...                                   ("vote", SegmentClassifier(aggregate="vote"))])
+    >>> ensemble.fit(X, y).predict(X[:4]).tolist()
+    ['jazz', 'rock', 'jazz', 'rock']
+    >>> unheard = np.full((1, 3, 1, 4), np.nan)             # a track without features
+    >>> ensemble.predict_proba(unheard)
+    array([[nan, nan]])
+    >>> ensemble.predict(unheard)
+    Traceback (most recent call last):
+    ...
+    ValueError: Tracks [0] have no present segment...
     """
 
     def __init__(self, estimators, *, voting: str = "soft", weights=None, n_jobs=None,
@@ -51,13 +104,45 @@ class GenreVotingClassifier(VotingClassifier):
                          flatten_transform=flatten_transform, verbose=verbose)
 
     def fit(self, X, y, **fit_params) -> GenreVotingClassifier:
+        """Fit clones of the members on ``X`` and ``y`` (see ``VotingClassifier.fit``).
+
+        Parameters
+        ----------
+        X : array-like
+            What the members take, e.g. tracks ``(n_tracks, n_segments, n_frames, n_mfcc)``.
+        y : array-like of shape (n_tracks,)
+            Genre of each track.
+        **fit_params : dict
+            Passed to the members' ``fit`` (``sample_weight``).
+
+        Returns
+        -------
+        self : GenreVotingClassifier
+            The fitted ensemble.
+        """
         if self.voting != "soft":
             raise ValueError(f"GenreVotingClassifier votes with probabilities: voting must be "
                              f"'soft', got {self.voting!r}.")
         return super().fit(X, y, **fit_params)
 
     def predict(self, X) -> np.ndarray:
-        """The genre with the highest mean probability; raises for a track without features."""
+        """The genre with the highest mean probability of each track.
+
+        Parameters
+        ----------
+        X : array-like
+            What the members take.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_tracks,)
+            The genres.
+
+        Raises
+        ------
+        ValueError
+            If a track has no features (its mean probabilities are NaN).
+        """
         return predict_from_proba(self.classes_, self.predict_proba(X))
 
     @classmethod
@@ -74,7 +159,7 @@ class GenreVotingClassifier(VotingClassifier):
         return ensemble
 
 
-def seed_ensemble(
+def seeded_ensemble(
     estimator,
     n_members: int = 3,
     *,
@@ -82,7 +167,9 @@ def seed_ensemble(
     random_state: int | np.random.RandomState | None = 0,
     n_jobs: int | None = None,
 ) -> VotingClassifier:
-    """A soft-voting ensemble of ``n_members`` copies of ``estimator`` with different seeds.
+    """A soft-voting ensemble of ``n_members`` copies of ``estimator``, each with its own seed.
+
+    (Called ``seed_ensemble`` before; that name still works and warns.)
 
     Optionally the members also look at the music at different time scales: member ``i``
     gets ``segment_window=segment_windows[i % len(segment_windows)]`` (see the
@@ -123,12 +210,12 @@ def seed_ensemble(
     --------
     >>> from sklearn.pipeline import make_pipeline
     >>> from sk_audio_genre import CNNGenreClassifier, MFCCSegmenter, SegmentScaler
-    >>> from sk_audio_genre.ensemble import seed_ensemble
-    >>> ensemble = seed_ensemble(CNNGenreClassifier(batch_norm=True), n_members=3)
+    >>> from sk_audio_genre.ensemble import seeded_ensemble
+    >>> ensemble = seeded_ensemble(CNNGenreClassifier(batch_norm=True), n_members=3)
     >>> [clf.random_state for _, clf in ensemble.estimators]
     [209652396, 398764591, 924231285]
     >>> pipe = make_pipeline(MFCCSegmenter(), SegmentScaler(), ensemble)
-    >>> scales = seed_ensemble(CNNGenreClassifier(batch_norm=True),
+    >>> scales = seeded_ensemble(CNNGenreClassifier(batch_norm=True),
     ...                        segment_windows=[None, (65, 65), (130, 65)])
     >>> [clf.segment_window for _, clf in scales.estimators]
     [None, (65, 65), (130, 65)]
@@ -156,3 +243,17 @@ def seed_ensemble(
             member.set_params(segment_window=None if window is None else tuple(window))
         members.append((f"member{index}", member))
     return GenreVotingClassifier(members, n_jobs=n_jobs)
+
+
+def seed_ensemble(*args: Any, **kwargs: Any) -> GenreVotingClassifier:
+    """Deprecated name of :func:`seeded_ensemble` (which read as "the original course's
+    ensemble", where the course had none); will be removed in a future release.
+
+    Returns
+    -------
+    GenreVotingClassifier
+        What :func:`seeded_ensemble` returns for the same arguments.
+    """
+    warnings.warn("seed_ensemble was renamed seeded_ensemble; seed_ensemble will be "
+                  "removed in a future release.", FutureWarning, stacklevel=2)
+    return seeded_ensemble(*args, **kwargs)

@@ -557,10 +557,10 @@ class LogisticRegressionCodec(Codec):
 
 
 def _member_count(n_members: int, where: str) -> None:
-    """Refuse an ensemble of more members than ``seed_ensemble`` makes (its bound)."""
+    """Refuse an ensemble of more members than ``seeded_ensemble`` makes (its bound)."""
     if n_members > MAX_ENSEMBLE_MEMBERS:
         raise SchemaError(f"{where} has {n_members} members, more than "
-                          f"{MAX_ENSEMBLE_MEMBERS}: the bound of seed_ensemble.")
+                          f"{MAX_ENSEMBLE_MEMBERS}: the bound of seeded_ensemble.")
 
 
 class VotingClassifierCodec(Codec):
@@ -809,7 +809,9 @@ class GenreNetworkCodec(Codec):
             raise ValueError(f"{exc} (a saved model could not be loaded with it)") from None
         keys = [writer.array(f"{where}.weights.{i}", w)
                 for i, w in enumerate(estimator.network_weights())]
-        return {"params": params, "state": estimator.fitted_state(), "weights": keys}
+        state = estimator.fitted_state()
+        state["classes_"] = saved_labels(state["classes_"], type(estimator).__name__)
+        return {"params": params, "state": state, "weights": keys}
 
     def load(self, node: Node, reader: Any) -> Any:
         _check_keras_params(node.child("params"), self.cls().get_params(deep=False))

@@ -14,15 +14,20 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.covariance import LedoitWolf
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
-from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+# scikit-learn has no public API for validating an estimator's parameters against
+# constraints; its own estimators and most third-party ones use these
+# (tests/test_dependency_contracts.py names them if an upgrade changes them).
+from sklearn.base import _fit_context  # noqa: E402, I001
+from sklearn.utils._param_validation import HasMethods, Interval  # noqa: E402
 
 __all__ = ["OpenSetClassifier"]
 
@@ -77,7 +82,9 @@ class OpenSetClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     held_out_distances_ : ndarray of shape (n_samples,)
         Each training track's distance when it was held out (the calibration data).
     n_features_in_ : int
-        ``X.shape[1]`` in ``fit``.
+        The wrapped classifier's ``n_features_in_`` (the features of ``X`` as ``fit`` saw
+        them); where it has none (a Pipeline that reads audio files), the number of
+        features distances are measured in.
 
     See Also
     --------

@@ -107,7 +107,7 @@ def network_recipe(
     if scale:
         steps.append(("scale", SegmentScaler()))
     if members > 1:
-        from .ensemble import seed_ensemble
+        from .ensemble import seeded_ensemble as seed_ensemble
 
         clf = seed_ensemble(clf, n_members=members, random_state=random_state)
     steps.append(("clf", clf))

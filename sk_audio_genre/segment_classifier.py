@@ -5,11 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Tags
-from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
+
+# scikit-learn has no public API for validating an estimator's parameters against
+# constraints (``validate_params`` is for functions and lives in the same private module);
+# its own estimators and most third-party ones use these.  tests/test_dependency_contracts.py
+# fails, naming them, if an upgrade moves or changes them.
+from sklearn.base import _fit_context  # noqa: E402, I001
+from sklearn.utils._param_validation import HasMethods, StrOptions  # noqa: E402
 
 from ._segments import (
     aggregate_segments,
@@ -22,6 +28,31 @@ from ._segments import (
 )
 
 __all__ = ["SegmentClassifier"]
+
+
+def check_track_weights(sample_weight: Any, n_tracks: int) -> np.ndarray:
+    """One weight per track as a float64 array; a scalar weighs every track the same.
+
+    Raises
+    ------
+    ValueError
+        If ``sample_weight`` is not a scalar or of shape ``(n_tracks,)``, or not finite.
+
+    Examples
+    --------
+    >>> check_track_weights(2, 3)
+    array([2., 2., 2.])
+    >>> check_track_weights([1, 0.5], 2)
+    array([1. , 0.5])
+    """
+    if np.ndim(sample_weight) == 0:
+        return np.full(n_tracks, float(sample_weight))
+    weights = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
+                          input_name="sample_weight")
+    if weights.shape != (n_tracks,):
+        raise ValueError(f"sample_weight has shape {weights.shape}; it needs one weight per "
+                         f"track, shape ({n_tracks},).")
+    return weights
 
 
 class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -53,7 +84,11 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     segment_shape_ : tuple of int
         ``(n_frames, n_coefficients)`` of one segment.
     n_features_in_ : int
-        ``X.shape[1]`` in ``fit`` (segments per track for 4-D input).
+        Features of ``X`` as ``fit`` saw them, counted along the last axis as
+        scikit-learn and :class:`~sk_audio_genre.SegmentScaler` count them:
+        ``n_features`` of 2-D input ``(n_samples, n_features)``, the coefficients per
+        frame of 3-D and 4-D input.  Prediction takes any number of segments per track,
+        of shape ``segment_shape_``.
 
     See Also
     --------
@@ -104,7 +139,7 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
         y = check_track_targets(tracks, y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, tracks)
+            sample_weight = check_track_weights(sample_weight, len(tracks))
         segments, labels, weights = expand_segments(tracks, y, sample_weight)
         estimator = LogisticRegression(max_iter=1000) if self.estimator is None else self.estimator
         self.estimator_ = clone(estimator)
@@ -112,7 +147,7 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.estimator_.fit(segments.reshape(len(segments), -1), labels, **fit_params)
         self.classes_ = self.estimator_.classes_
         self.segment_shape_ = tracks.shape[2:]
-        self.n_features_in_ = input_shape[1]
+        self.n_features_in_ = input_shape[-1]
         return self
 
     def predict_segment_proba(self, X: Any) -> np.ndarray:
@@ -161,7 +196,8 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         tracks, input_shape = check_track_array(X, estimator_name=type(self).__name__)
         check_segment_shape(tracks, input_shape, self.segment_shape_,
-                            n_features_in=self.n_features_in_, estimator_name=type(self).__name__)
+                            n_features_in=self.segment_shape_[0],
+                            estimator_name=type(self).__name__)
         present = present_segments(tracks)
         proba = np.full((*tracks.shape[:2], len(self.classes_)), np.nan)
         if present.any():

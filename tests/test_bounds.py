@@ -325,7 +325,7 @@ def test_networks_at_the_bounds_are_accepted(saved_networks, tracks):
 
 
 def test_seed_ensemble_is_bounded():
-    from sk_audio_genre.ensemble import seed_ensemble
+    from sk_audio_genre.ensemble import seeded_ensemble as seed_ensemble
 
     assert len(seed_ensemble(network("MLPGenreClassifier"), MAX_ENSEMBLE_MEMBERS).estimators) == 100
     with pytest.raises(ValueError, match="n_members must be a positive int, at most 100"):

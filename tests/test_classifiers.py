@@ -84,6 +84,24 @@ def test_signature_lists_every_shared_hyperparameter(cls):
     assert cls().get_params()["learning_rate"] == 1e-4
 
 
+@pytest.mark.parametrize("cls", CLASSES)
+def test_architecture_parameters_come_from_the_network(cls):
+    """Each knob's default and constraints have one home, the network's description; the
+    classifier's signature, constraints and docstring follow it."""
+    import inspect
+
+    network = cls._network
+    parameters = inspect.signature(cls).parameters
+    assert {name: parameters[name].default for name in network.defaults} == network.defaults
+    assert {name: cls._parameter_constraints[name] for name in network.constraints} == (
+        network.constraints)
+    assert cls().get_params(deep=False).items() >= network.defaults.items()
+    for name, default in network.defaults.items():
+        assert f"{name} : " in cls.__doc__
+        shown = default if not isinstance(default, str) else f'"{default}"'
+        assert f"default={shown}" in cls.__doc__.split(f"{name} : ", 1)[1].split("\n", 1)[0]
+
+
 def test_repr_shows_changed_parameters_only():
     assert repr(CNNGenreClassifier(epochs=5, batch_norm=True)) == (
         "CNNGenreClassifier(batch_norm=True, epochs=5)"
@@ -101,7 +119,15 @@ def test_predictions_are_track_labels(fitted, tracks):
     assert list(fitted.classes_) == list(GENRES)
     assert fitted.score(X, y) > 0.6
     assert fitted.n_segments_in_ == 3 and fitted.segment_shape_ == (20, 13)
-    assert fitted.n_features_in_ == 3
+    assert fitted.n_features_in_ == 13  # features along the last axis, as SegmentScaler's
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_n_features_in_counts_the_last_axis_of_every_layout(cls, tracks):
+    X, y = tracks  # (18, 3, 20, 13)
+    padding = {"conv_padding": "same"} if cls is CNNGenreClassifier else {}
+    for given, expected in [(X, 13), (X[:, 0], 13), (X[:, 0, :, 0], 20)]:
+        assert small(cls, epochs=1, **padding).fit(given, y).n_features_in_ == expected
 
 
 def test_track_probability_is_mean_of_segment_probabilities(fitted, tracks):
@@ -362,7 +388,7 @@ def test_bad_input(fitted, tracks):
         fitted.predict(X[..., None])
     with pytest.raises(ValueError, match="at least 2 classes"):
         small(MLPGenreClassifier).fit(X, np.full(len(X), "jazz"))
-    with pytest.raises(ValueError, match="at least 14 frames x 11 coefficients"):
+    with pytest.raises(ValueError, match="at least 11 frames x 11 coefficients; got 10 x 13"):
         small(CNNGenreClassifier).fit(X[:, :, :10], y)
 
 

@@ -200,7 +200,7 @@ def segments_model(long_files):
 @pytest.fixture(scope="module")
 def ensemble_model(short_files):
     """Members are fitted on encoded labels (0, 1), the ensemble on the genres' names."""
-    from sk_audio_genre.ensemble import seed_ensemble
+    from sk_audio_genre.ensemble import seeded_ensemble as seed_ensemble
 
     pipe = make_pipeline(MFCCSegmenter(n_segments=2, segment_duration=1.0), SegmentScaler(),
                          seed_ensemble(tiny_cnn(), n_members=2))

@@ -30,7 +30,7 @@ def tiny_ensemble(tmp_path_factory):
     from sklearn.pipeline import make_pipeline
 
     from sk_audio_genre import MLPGenreClassifier, SegmentScaler
-    from sk_audio_genre.ensemble import seed_ensemble
+    from sk_audio_genre.ensemble import seeded_ensemble as seed_ensemble
 
     folder = tmp_path_factory.mktemp("ensemble")
     paths, labels = [], []

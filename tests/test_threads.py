@@ -82,7 +82,7 @@ from joblib import Parallel, cpu_count, delayed
 
 def pools():
     import tensorflow as tf
-    import sk_audio_genre._base  # applies the budget, as unpickling a classifier does
+    import sk_audio_genre.classifiers  # applies the budget, as unpickling a classifier does
     return [os.environ.get("OMP_NUM_THREADS"),
             tf.config.threading.get_intra_op_parallelism_threads(),
             tf.config.threading.get_inter_op_parallelism_threads()]
