@@ -30,7 +30,7 @@ import sys
 import weakref
 from collections.abc import Iterator
 
-from ._threads import apply_thread_budget
+from .reading import apply_thread_budget
 
 #: Segments per prediction step.
 PREDICT_BATCH_SIZE = 256

@@ -22,9 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.pipeline import FeatureUnion, Pipeline
 
-from ._files import FileReport, merge_reports
 from ._segments import OVERFLOW_REASON
+from .model_format import load_pipeline
+from .open_set import OpenSetClassifier
+from .pretrained import load_pretrained
+from .reading import FileReport, merge_reports
 
 __all__ = [
     "FilePrediction",
@@ -76,9 +80,6 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
     ValueError
         If the model cannot be found or loaded, or is a pickle without ``trust_pickle``.
     """
-    from .model_format import load_pipeline
-    from .pretrained import load_pretrained
-
     if spec == "pretrained":
         return load_pretrained()
     path = Path(spec)
@@ -117,8 +118,6 @@ def check_audio_model(model: Any) -> None:
         transformer with ``transform_with_report``, or a ``Pipeline`` or ``FeatureUnion``
         of them), saying what it is instead.
     """
-    from sklearn.pipeline import Pipeline
-
     if not isinstance(model, Pipeline) or len(model.steps) < 2:
         raise ValueError(f"it is a {type(model).__name__}, not a fitted Pipeline that reads "
                          "audio files and classifies them.")
@@ -129,8 +128,6 @@ def check_audio_model(model: Any) -> None:
 
 def _not_a_reader(step: Any) -> str:
     """Why ``step`` cannot start a model that reads audio files; "" if it can."""
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
     if hasattr(step, "transform_with_report"):
         return ""
     if isinstance(step, Pipeline):
@@ -149,8 +146,6 @@ def transform_with_report(step: Any, paths: Sequence[str]) -> tuple[np.ndarray, 
     TypeError
         If ``step`` does not read audio files (see :func:`check_audio_model`).
     """
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
     if hasattr(step, "transform_with_report"):
         return step.transform_with_report(list(paths))
     if isinstance(step, Pipeline):
@@ -187,8 +182,6 @@ def predict_files(
 def novelty_scorer(model: Any) -> Any:
     """For a Pipeline ending in an :class:`~sk_audio_genre.open_set.OpenSetClassifier`, the
     function from its first step's output to each file's novelty score; else None."""
-    from .open_set import OpenSetClassifier
-
     last = model.steps[-1][1]
     if not isinstance(last, OpenSetClassifier):
         return None

@@ -13,6 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .embedder import PATCH_SECONDS, MusicnnEmbedder
+from .ensemble import seed_ensemble
+from .open_set import OpenSetClassifier
+from .preprocessing import SegmentScaler, SegmentStatistics
+from .segmenter import MFCCSegmenter
+
 __all__ = ["LEARNING_RATES", "NETWORKS", "RECIPES", "build_recipe", "musicnn_recipe"]
 
 #: The seed's networks by command-line name.
@@ -30,8 +40,6 @@ N_PATCHES = 10
 
 def musicnn_window() -> float:
     """Seconds the musicnn recipe (and ``sk-audio-genre tags``) analyses: 29.92."""
-    from ._patches import PATCH_SECONDS
-
     return round(N_PATCHES * PATCH_SECONDS, 6)
 
 
@@ -51,16 +59,6 @@ def musicnn_recipe(*, n_jobs: int | None = None) -> Any:
     >>> [name for name, _ in musicnn_recipe().steps]
     ['features', 'scale', 'classify']
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from ._patches import PATCH_SECONDS
-    from .embedder import MusicnnEmbedder
-    from .open_set import OpenSetClassifier
-    from .preprocessing import SegmentStatistics
-    from .segmenter import MFCCSegmenter
-
     window = musicnn_window()
     segments = MFCCSegmenter(n_segments=N_PATCHES, segment_duration=PATCH_SECONDS,
                              offset="center", n_jobs=n_jobs)
@@ -91,11 +89,7 @@ def network_recipe(
     With ``members`` > 1 the last step is a soft-voting ensemble of that many networks
     (:func:`~sk_audio_genre.ensemble.seed_ensemble`), seeded from ``random_state``.
     """
-    from sklearn.pipeline import Pipeline
-
-    from . import classifiers
-    from .preprocessing import SegmentScaler
-    from .segmenter import MFCCSegmenter
+    from . import classifiers  # here, not above: it imports TensorFlow (seconds)
 
     clf = getattr(classifiers, NETWORKS[name])(
         epochs=epochs,
@@ -107,8 +101,6 @@ def network_recipe(
     if scale:
         steps.append(("scale", SegmentScaler()))
     if members > 1:
-        from .ensemble import seed_ensemble
-
         clf = seed_ensemble(clf, n_members=members, random_state=random_state)
     steps.append(("clf", clf))
     return Pipeline(steps)

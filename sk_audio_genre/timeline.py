@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ._header import read_header
-from .embedder import MusicnnEmbedder
+from .embedder import PATCH_SECONDS, MusicnnEmbedder
 from .inference import transform_with_report
+from .reading import read_header
 from .segmenter import MFCCSegmenter
 
 __all__ = ["GenreTimeline", "GenreTimelineDisplay", "check_genre_choice", "genre_timeline"]
@@ -65,8 +65,6 @@ def analysis_unit(model: Any) -> float:
     ValueError
         If the model reads no audio, or its readers' units differ by more than 10 ms.
     """
-    from ._patches import PATCH_SECONDS
-
     units = {round(PATCH_SECONDS if isinstance(r, MusicnnEmbedder) else r.segment_duration, 2)
              for r in _readers(model)}
     if len(units) != 1:

@@ -200,12 +200,12 @@ def test_pipeline_memory_caches_the_embeddings(files, tmp_path, monkeypatch):
     pipe = Pipeline([("embed", MusicnnEmbedder()), ("clf", LogisticRegression())],
                     memory=str(tmp_path / "cache"))
     pipe.fit(paths, y)
-    from sk_audio_genre import _patches
+    from sk_audio_genre import embedder
 
     def fail(*args, **kwargs):
         raise AssertionError("embeddings were computed again")
 
-    monkeypatch.setattr(_patches.PatchSpec, "extract", fail)
+    monkeypatch.setattr(embedder.PatchSpec, "extract", fail)
     clone(pipe).fit(paths, y)  # served from the cache
 
 
