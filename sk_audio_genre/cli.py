@@ -248,8 +248,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     status = _run(args, files, problems, len(classes),
                   lambda todo: inference.predict_files(model, todo,
                                                        batch_size=inference.BATCH_SIZE),
-                  lambda proba: [(classes[i], float(proba[i]))
-                                 for i in np.argsort(-proba, kind="stable")[: args.top]],
+                  lambda result: [(classes[i], float(result.proba[i])) for i
+                                  in np.argsort(-result.proba, kind="stable")[: args.top]],
                   novelty=open_set, unknown=unknown)
     if args.timeline and status == EXIT_OK:
         _draw_timeline(model, files[0], args.timeline, args.timeline_genres)
@@ -261,9 +261,10 @@ def _run(args: argparse.Namespace, files: list[str], problems: list[tuple[str, s
          novelty: bool = False, unknown: str | None = None) -> int:
     """Write one record per input, to stdout or appended to ``--resume``; the exit status.
 
-    ``classify(files)`` yields each file's ``FilePrediction``; ``rank(proba)`` gives its
-    ranked labels.  ``novelty``: the model scores it (records show it); ``unknown``: the
-    answer for a file whose novelty is above 1 (None: always the top label).
+    ``classify(files)`` yields each file's ``FilePrediction`` (or ``FileEmbedding``);
+    ``rank(result)`` gives its ranked labels.  ``novelty``: the model scores it (records
+    show it); ``unknown``: the answer for a file whose novelty is above 1 (None: always the
+    top label).
     """
     top, label = min(args.top, n_labels), "tag" if args.command == "tags" else "genre"
     if args.resume is None:
@@ -303,16 +304,17 @@ def _write_records(args: argparse.Namespace, files: list[str], problems: list[tu
     n_failed += len(problems)
     results = _per_file(iter(classify(files))) if files else iter(())
     for done, result in enumerate(results, start=1):
-        if result.proba is None:
+        if result.report.status == "failed":
             n_failed += 1
             if progress is not None:
                 progress.interrupt()
             warn(f"{PROGRAM} {args.command}", f"{result.path}: {result.report.reason}")
             records.fail(result.path, result.report.reason)
         else:
-            novel = unknown is not None and result.novelty is not None and result.novelty > 1
-            records.write(result.path, rank(result.proba), result.report.analysed,
-                          result.report.notes, novelty=result.novelty,
+            score = getattr(result, "novelty", None)  # an embedding has none
+            novel = unknown is not None and score is not None and score > 1
+            records.write(result.path, rank(result), result.report.analysed,
+                          result.report.notes, novelty=score,
                           unknown=unknown if novel else None)
         if done % inference.BATCH_SIZE == 0 or done == len(files):  # a batch is done
             records.sync()
@@ -356,7 +358,8 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return _run(args, files, problems, len(MSD_TAGS),
                 lambda todo: inference.embed_files(embedder, todo,
                                                    batch_size=inference.BATCH_SIZE),
-                lambda p: [(MSD_TAGS[i], float(p[i])) for i in np.argsort(-p)[: args.top]])
+                lambda result: [(MSD_TAGS[i], float(result.embedding[i]))
+                                for i in np.argsort(-result.embedding)[: args.top]])
 
 
 # --------------------------------------------------------------------------- train
@@ -454,7 +457,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results = _per_file(inference.predict_files(model, list(data.paths),
                                                  batch_size=inference.BATCH_SIZE))
     for result, genre in zip(results, data.genres, strict=True):
-        if result.proba is None:
+        if result.report.status == "failed":
             n_failed += 1
             warn(f"{PROGRAM} evaluate", f"{result.path}: {result.report.reason} (left out)")
             continue

@@ -230,11 +230,13 @@ class MusicnnEmbedder(AudioFilesTransformer):
             The fitted embedder.
         """
         validate_paths(X)
-        spec = self._spec()
+        self._set_fitted(self._spec())
+        return self
+
+    def _set_fitted(self, spec: PatchSpec) -> None:
         prepare_decoding()
         MusicnnNetwork.shipped()  # the weights, read and checked once per process
         self.n_features_out_ = spec.shape([])[-1]
-        return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed every file.

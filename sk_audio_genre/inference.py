@@ -31,6 +31,7 @@ from .pretrained import load_pretrained
 from .reading import FileReport, merge_reports
 
 __all__ = [
+    "FileEmbedding",
     "FilePrediction",
     "check_audio_model",
     "embed_files",
@@ -60,6 +61,20 @@ class FilePrediction:
     proba: np.ndarray | None
     report: FileReport
     novelty: float | None = None
+
+
+@dataclass(frozen=True)
+class FileEmbedding:
+    """One file's output row of a transformer (:func:`embed_files`), or None and why.
+
+    ``embedding`` is the file's features flattened to one row (the mean taggram of
+    ``MusicnnEmbedder(layer="taggram")``, for example); None when the file gave none, and
+    ``report`` says why.
+    """
+
+    path: str
+    embedding: np.ndarray | None
+    report: FileReport
 
 
 def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
@@ -170,13 +185,15 @@ def predict_files(
     """
     novelty = novelty_scorer(model)
     if novelty is None:
-        return _in_batches(model.steps[0][1], model[1:].predict_proba, paths, batch_size)
+        return (FilePrediction(path, proba, report) for path, proba, report
+                in _in_batches(model.steps[0][1], model[1:].predict_proba, paths, batch_size))
 
     def head(features: np.ndarray) -> np.ndarray:  # the novelty as a last column
         return np.column_stack([model[1:].predict_proba(features), novelty(features)])
 
-    return (replace(p, proba=p.proba[:-1], novelty=float(p.proba[-1])) if p.proba is not None
-            else p for p in _in_batches(model.steps[0][1], head, paths, batch_size))
+    return (FilePrediction(path, output[:-1], report, float(output[-1])) if output is not None
+            else FilePrediction(path, None, report)
+            for path, output, report in _in_batches(model.steps[0][1], head, paths, batch_size))
 
 
 def novelty_scorer(model: Any) -> Any:
@@ -192,13 +209,21 @@ def novelty_scorer(model: Any) -> Any:
 
 def embed_files(
     transformer: Any, paths: Sequence[str], *, batch_size: int = BATCH_SIZE
-) -> Iterator[FilePrediction]:
-    """:func:`predict_files` for a transformer alone: ``proba`` is the file's output row
-    (the mean taggram of ``MusicnnEmbedder(layer="taggram")``, for example)."""
-    return _in_batches(transformer, lambda features: features, paths, batch_size)
+) -> Iterator[FileEmbedding]:
+    """Run a transformer on files in batches; one :class:`FileEmbedding` per path, in order.
+
+    As :func:`predict_files` does for a model: a file that gives no usable features, or
+    features that are not finite, gets ``embedding=None`` and its report says why.
+    """
+    return (FileEmbedding(path, row, report) for path, row, report
+            in _in_batches(transformer, lambda features: features, paths, batch_size))
 
 
-def _in_batches(feature_step, head, paths, batch_size) -> Iterator[FilePrediction]:
+def _in_batches(
+    feature_step: Any, head: Any, paths: Sequence[str], batch_size: int
+) -> Iterator[tuple[str, np.ndarray | None, FileReport]]:
+    """Each file's path, ``head``'s output row for its features (None if there is none),
+    and its report (``"failed"``, with the reason, exactly when the row is None)."""
     for start in range(0, len(paths), batch_size):
         batch = [os.fspath(p) for p in paths[start : start + batch_size]]
         features, reports = transform_with_report(feature_step, batch)
@@ -206,10 +231,10 @@ def _in_batches(feature_step, head, paths, batch_size) -> Iterator[FilePredictio
         usable = np.array([r.status != "failed" for r in reports]) & ~np.isnan(flat).all(axis=1)
         outputs = iter(_head_outputs(head, features[usable]))
         for path, report, ok in zip(batch, reports, usable, strict=True):
-            proba, reason = next(outputs) if ok else (None, "no features could be computed")
-            if proba is None and report.status != "failed":
+            output, reason = next(outputs) if ok else (None, "no features could be computed")
+            if output is None and report.status != "failed":
                 report = replace(report, status="failed", reason=reason)
-            yield FilePrediction(path, proba, report)
+            yield path, output, report
 
 
 def _head_outputs(head, features: np.ndarray) -> list[tuple[np.ndarray | None, str]]:

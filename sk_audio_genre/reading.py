@@ -862,12 +862,17 @@ class AudioFilesTransformer(TransformerMixin, BaseEstimator):
     """Shared base of the transformers that read audio files (``MFCCSegmenter``,
     ``MusicnnEmbedder``): their work through :func:`extract_files`, and their tags.
 
-    A subclass defines ``_spec()`` (its validated :class:`Extractor`) and documents
-    ``transform``/``transform_with_report``, which return ``self._extract(X)``.
+    A subclass defines ``_spec()`` (its validated :class:`Extractor`) and
+    ``_set_fitted(spec)`` (its fitted attributes, which follow from the parameters alone:
+    the transformers are stateless), and documents ``transform``/``transform_with_report``,
+    which return ``self._extract(X)``.
     """
 
     def set_params(self, **params: Any) -> AudioFilesTransformer:
         """Set the parameters, and check them as ``fit`` does.
+
+        A fitted transformer stays fitted: its fitted attributes follow the new parameters
+        (they depend on nothing else), so it needs no new ``fit``.
 
         Returns
         -------
@@ -883,11 +888,19 @@ class AudioFilesTransformer(TransformerMixin, BaseEstimator):
         super().set_params(**params)
         try:
             self._validate_params()
-            self._spec()
+            spec = self._spec()
         except Exception:
             super().set_params(**previous)
             raise
+        if self.__sklearn_is_fitted__():
+            self._set_fitted(spec)
         return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return any(name.endswith("_") and not name.startswith("__") for name in vars(self))
+
+    def _set_fitted(self, spec: Any) -> None:
+        raise NotImplementedError
 
     def _extract(self, X: Any) -> tuple[np.ndarray, list[FileReport]]:
         """The work of ``transform`` and ``transform_with_report``; their warnings name

@@ -260,11 +260,13 @@ class MFCCSegmenter(AudioFilesTransformer):
             The fitted segmenter.
         """
         validate_paths(X)
-        spec = self._spec()
+        self._set_fitted(self._spec())
+        return self
+
+    def _set_fitted(self, spec: SegmentSpec) -> None:
         prepare_decoding()
         self.n_frames_ = spec.n_frames
         self.feature_shape_ = spec.feature_shape
-        return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Compute the per-segment MFCCs of every file.

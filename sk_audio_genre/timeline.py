@@ -77,13 +77,13 @@ def analysis_unit(model: Any) -> float:
 
 
 def _point_readers(readers: list[Any], offset: float, seconds: float) -> None:
-    """Make the audio readers analyse ``seconds`` from ``offset`` (NaN on error)."""
+    """Make the fitted audio readers analyse ``seconds`` from ``offset`` (NaN on error);
+    ``set_params`` checks the parameters and keeps their fitted attributes in step."""
     for reader in readers:
         if isinstance(reader, MusicnnEmbedder):
             reader.set_params(offset=offset, duration=seconds, on_error="nan")
         else:
             reader.set_params(offset=offset, n_segments=1, on_error="nan")
-        reader.fit(["unused.wav"])  # the readers are stateless: fit checks the parameters
 
 
 def _copy_fitted(model: Any) -> Any:
