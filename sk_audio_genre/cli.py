@@ -570,7 +570,7 @@ ends in .joblib or .pkl (a pickle, which loads only with --trust-pickle).
 
 models: musicnn (default) = musicnn embedding + MFCC statistics + logistic
 regression, the best with tens to hundreds of tracks, trained in minutes;
-cnn, mlp, lstm = the seed's networks trained from scratch on MFCCs.
+cnn, mlp, lstm = the original course's networks trained from scratch on MFCCs.
 
 examples:
   sk-audio-genre train gtzan/ --out my_model/

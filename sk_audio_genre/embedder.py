@@ -136,7 +136,7 @@ class MusicnnEmbedder(AudioFilesTransformer):
 
     See Also
     --------
-    MFCCSegmenter : The seed's per-segment MFCCs, for networks trained from scratch.
+    MFCCSegmenter : The original course's per-segment MFCCs, for networks trained from scratch.
     SegmentClassifier : Trains any scikit-learn classifier on every patch.
 
     Notes

@@ -3,7 +3,7 @@
 ``"musicnn"`` is the shipped model's recipe: musicnn's pretrained embedding with MFCC
 statistics beside it, then logistic regression; it needs no GPU and a few minutes, and is
 the best choice for tens to hundreds of tracks (``benchmarks/heads.py``).  ``"cnn"``,
-``"mlp"`` and ``"lstm"`` are the seed's networks trained from scratch on MFCC segments.
+``"mlp"`` and ``"lstm"`` are the original course's networks trained from scratch on MFCC segments.
 
 This module is the one home of these choices (the benchmarks and the command line read
 them here).  Importing it imports neither TensorFlow nor the network weights.
@@ -25,11 +25,11 @@ from .segmenter import MFCCSegmenter
 
 __all__ = ["LEARNING_RATES", "NETWORKS", "RECIPES", "build_recipe", "musicnn_recipe"]
 
-#: The seed's networks by command-line name.
+#: The original course's networks by command-line name.
 NETWORKS = {"cnn": "CNNGenreClassifier", "mlp": "MLPGenreClassifier",
             "lstm": "LSTMGenreClassifier"}  # fmt: skip
 #: Adam's learning rate for each network when ``train`` is not told one.  The library's
-#: classifiers default to the seed's 1e-4; the command line trains 30 epochs, in which the
+#: classifiers default to the original course's 1e-4; the command line trains 30 epochs, in which the
 #: CNN and LSTM need 1e-3 to converge on GTZAN-sized data (``benchmarks/compare.py``).
 LEARNING_RATES = {"cnn": 1e-3, "mlp": 1e-4, "lstm": 1e-3}
 #: Every recipe name, the default first.
@@ -84,7 +84,7 @@ def network_recipe(
     verbose: int = 0,
     members: int = 1,
 ) -> Any:
-    """MFCCSegmenter [-> SegmentScaler] -> one of the seed's networks (or an ensemble of them).
+    """MFCCSegmenter [-> SegmentScaler] -> one of the original course's networks (or an ensemble of them).
 
     With ``members`` > 1 the last step is a soft-voting ensemble of that many networks
     (:func:`~sk_audio_genre.ensemble.seed_ensemble`), seeded from ``random_state``.
