@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from sklearn.pipeline import FeatureUnion, Pipeline
 
@@ -108,8 +109,6 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
                 "--trust-pickle (trust_pickle=True). Folders saved by 'train' or "
                 "save_pipeline need no trust."
             )
-        import joblib
-
         try:
             return joblib.load(path)
         except Exception as exc:  # noqa: BLE001 - unpickling can fail in any way

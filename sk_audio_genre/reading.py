@@ -77,7 +77,7 @@ import struct
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import librosa
 import numpy as np
@@ -242,7 +242,7 @@ def _ffmpeg_header(path: str) -> Header:
     """The header of a file libsndfile cannot read, from FFmpeg through PyAV."""
     extension = os.path.splitext(path)[1].lower()
     try:
-        import av
+        import av  # here: PyAV is optional (the "formats" extra)
     except ImportError:
         raise AudioFileError(
             path, f"{extension} files need the optional FFmpeg decoder: {FORMATS_EXTRA}"
@@ -496,7 +496,7 @@ def _ffmpeg_blocks(plan: FilePlan) -> Iterator[np.ndarray]:
     from the file's start, and places every decoded frame by its timestamp, so only the
     window (and the pre-roll) is decoded and held.
     """
-    import av
+    import av  # optional (the "formats" extra); _ffmpeg_header checked it is there
 
     rate = plan.samplerate
     with open(plan.path, "rb") as fh, av.open(fh) as container:
@@ -695,6 +695,7 @@ class Extraction:
     gain: float = 1.0
 
 
+@runtime_checkable
 class Extractor(Protocol):
     """What :func:`extract_files` needs of a feature extractor (``MFCCSegmenter``'s
     :class:`~sk_audio_genre.segmenter.SegmentSpec`, ``MusicnnEmbedder``'s

@@ -10,11 +10,13 @@ few seconds only; the track's prediction combines a whole window of them (the mi
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 from .embedder import PATCH_SECONDS, MusicnnEmbedder
 from .inference import transform_with_report
@@ -88,18 +90,12 @@ def _point_readers(readers: list[Any], offset: float, seconds: float) -> None:
 
 def _copy_fitted(model: Any) -> Any:
     """A shallow copy of a fitted pipeline whose audio readers are fresh copies."""
-    import copy
-
     duplicate = copy.copy(model)
     duplicate.steps = [(name, _copy_readers(step)) for name, step in model.steps]
     return duplicate
 
 
 def _copy_readers(step: Any) -> Any:
-    import copy
-
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
     if isinstance(step, (MusicnnEmbedder, MFCCSegmenter)):
         return copy.deepcopy(step)
     if isinstance(step, Pipeline):

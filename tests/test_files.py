@@ -109,6 +109,15 @@ def messages(record):
 # --- extract_files -----------------------------------------------------------------------
 
 
+def test_both_feature_extractors_and_the_fake_follow_the_protocol():
+    from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder
+    from sk_audio_genre.reading import Extractor
+
+    for extractor in (MFCCSegmenter()._spec(), MusicnnEmbedder()._spec(), FakeExtractor({})):
+        assert isinstance(extractor, Extractor), type(extractor).__name__
+    assert not isinstance(object(), Extractor)
+
+
 def test_features_fill_their_rows_and_every_file_gets_a_report():
     table = {
         "full.wav": {"value": 1.0},
