@@ -504,9 +504,7 @@ class PatchSpec:
         if n_patches == 0:
             start, stop = windows[0]
             raise AudioFileError(path, self._shortfall(stop - start, info))
-        return FilePlan(path, info.samplerate, windows[0][0], windows[-1][1], n_patches,
-                        info.format, info.subtype, info.frames,
-                        windows if len(windows) > 1 else ())
+        return FilePlan.of_windows(path, info, windows, n_patches)
 
     def _shortfall(self, window_frames: int, info) -> str:
         length = info.frames / info.samplerate

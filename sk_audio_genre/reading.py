@@ -305,6 +305,15 @@ class FilePlan:
         """The plan of one window of this file."""
         return replace(self, start=start, stop=stop, windows=())
 
+    @classmethod
+    def of_windows(cls, path: str, header: Header, windows: Sequence[tuple[int, int]],
+                   n_complete: int) -> FilePlan:
+        """The plan that decodes ``windows`` (``(start, stop)`` in the file's frames, as
+        :func:`plan_windows` places them) of the file whose header is ``header``."""
+        return cls(path, header.samplerate, windows[0][0], windows[-1][1], n_complete,
+                   header.format, header.subtype, header.frames,
+                   tuple(windows) if len(windows) > 1 else ())
+
 
 @dataclass(frozen=True)
 class Window:

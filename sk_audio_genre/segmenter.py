@@ -503,9 +503,7 @@ def probe_file(path: str, spec: SegmentSpec) -> FilePlan:
     if n_complete == 0:
         start, stop = windows[0]
         raise AudioFileError(path, _describe_shortfall(stop - start, info, spec))
-    return FilePlan(path, info.samplerate, windows[0][0], windows[-1][1], n_complete,
-                    info.format, info.subtype, info.frames,
-                    windows if len(windows) > 1 else ())
+    return FilePlan.of_windows(path, info, windows, n_complete)
 
 
 def split_segments(y: np.ndarray, spec: SegmentSpec) -> np.ndarray:
