@@ -1,6 +1,6 @@
 """Features of the GTZAN tracks, computed once and cached, for the benchmarks that compare heads.
 
-All of them are the shipped recipe's (``sk_audio_genre.pretrained.pretrained_recipe``):
+All of them are the shipped recipe's (``sk_audio_genre.recipes.musicnn_recipe``):
 the same window of each track (the middle 29.92 s), the same MFCC segments and embedder.
 
 The cache is an ``.npz`` per feature under ``--cache`` (default ``results/cache``), keyed by
@@ -20,7 +20,7 @@ import numpy as np
 
 from sklearn.base import clone
 
-from sk_audio_genre.pretrained import pretrained_recipe
+from sk_audio_genre.recipes import musicnn_recipe
 
 
 def _log(message: str) -> None:
@@ -55,7 +55,7 @@ def gtzan_features(data, cache_dir, *, layers=("penultimate",)) -> dict:
     ``"musicnn_<layer>"`` (n, 10, 1, size), the recipe's embedder over the same window with
     ``pooling="none"`` (poolings are computed from these by :func:`pool`).
     """
-    union = pretrained_recipe().named_steps["features"]
+    union = musicnn_recipe().named_steps["features"]
     embedder, mfcc = (part for _, part in union.transformer_list)
     features = {"mfcc_statistics": cached_transform(mfcc, data.paths, data.track_ids, cache_dir)}
     for layer in layers:

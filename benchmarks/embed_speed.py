@@ -39,7 +39,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tools")]
 from _report import command_line, machine_info, versions  # noqa: E402
 
 from sk_audio_genre import MusicnnEmbedder  # noqa: E402
-from sk_audio_genre._musicnn_network import load_weights  # noqa: E402
+from sk_audio_genre._musicnn import load_weights  # noqa: E402
 from sk_audio_genre.datasets import load_gtzan  # noqa: E402
 
 REFERENCE = "reference (tf.nn), a track's patches batched"

@@ -4,7 +4,7 @@
 
 1. Lists the GTZAN tracks in --data and keeps the fault-filtered *test* list (Kereliuk,
    Sturm & Larsen 2015) out of training.
-2. Cross-validates the recipe (``sk_audio_genre.pretrained.pretrained_recipe``: musicnn
+2. Cross-validates the recipe (``sk_audio_genre.recipes.musicnn_recipe``: musicnn
    embedding + MFCC statistics -> StandardScaler -> LogisticRegression) by track with
    repeated stratified 5-fold CV on the training tracks, against the MFCC-statistics
    baseline, on features computed once (the feature steps learn nothing, so this equals
@@ -47,7 +47,7 @@ from _features import recipe_features  # noqa: E402
 
 from sk_audio_genre.datasets import fault_filtered_split, load_gtzan  # noqa: E402
 from sk_audio_genre.model_format import model_digest, save_pipeline, training_record  # noqa: E402
-from sk_audio_genre.pretrained import pretrained_recipe  # noqa: E402
+from sk_audio_genre.recipes import musicnn_recipe  # noqa: E402
 
 SEED = 0
 
@@ -55,7 +55,7 @@ SEED = 0
 def head():
     """The recipe after its feature step, closed-set: StandardScaler -> the logistic
     regression its OpenSetClassifier wraps."""
-    recipe = pretrained_recipe()
+    recipe = musicnn_recipe()
     return make_pipeline(clone(recipe.named_steps["scale"]),
                          clone(recipe.named_steps["classify"].estimator))
 
@@ -93,7 +93,7 @@ def main() -> None:
     train_paths = [p for p, t in zip(data.paths, test, strict=True) if not t]
     print(f"{len(y)} tracks in {args.data}; held out (fault-filtered test list): "
           f"{', '.join(ids[test]) or 'none'}")
-    summary: dict = {"recipe": repr(pretrained_recipe()), "n_train": int((~test).sum())}
+    summary: dict = {"recipe": repr(musicnn_recipe()), "n_train": int((~test).sum())}
 
     if args.cv_repeats:
         features = recipe_features(data, args.cache)
@@ -109,7 +109,7 @@ def main() -> None:
 
     groups = artist_groups(ids[~test])
     calibration = list(LeaveOneGroupOut().split(groups, groups=groups))
-    model = pretrained_recipe().set_params(classify__cv=calibration)
+    model = musicnn_recipe().set_params(classify__cv=calibration)
     model.fit(train_paths, y[~test])
     summary["open_set"] = {
         "calibration": "held out by fault-filtered list: " + ", ".join(

@@ -6,48 +6,46 @@
 >>> [name for name, _ in pipe.steps]
 ['mfccsegmenter', 'segmentscaler', 'cnngenreclassifier']
 
-The classifiers import TensorFlow when first used, not on ``import sk_audio_genre``.
+The top level holds the estimators, :func:`load_pretrained` and the classes they return
+(:class:`FileReport`); everything else lives in its module (``sk_audio_genre.datasets``,
+``sk_audio_genre.model_format``, ...), imported by name.  The Keras classifiers import
+TensorFlow when first used, not on ``import sk_audio_genre``, and importing the package
+changes nothing in the process (no environment variable, no file descriptor).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
+import warnings
 from typing import Any
 
-# TensorFlow's C++ log chatter (start-up notices, tf.data messages) stays off the
-# console unless the user chose a level; it must be set before TensorFlow loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
+from ._version import __version__
 from .embedder import MusicnnEmbedder
 from .preprocessing import SegmentScaler, SegmentStatistics
+from .reading import FileReport
 from .segment_classifier import SegmentClassifier
 from .segmenter import MFCCSegmenter
 
-__version__ = "0.1.0"
-
+#: Public names imported on first access: the Keras classifiers import TensorFlow (seconds).
 _LAZY = {
     "MLPGenreClassifier": "classifiers",
     "CNNGenreClassifier": "classifiers",
     "LSTMGenreClassifier": "classifiers",
-    "datasets": "datasets",
-    "ensemble": "ensemble",
-    "seed_ensemble": "ensemble",
-    "networks": "networks",
-    "model_format": "model_format",
-    "inference": "inference",
-    "recipes": "recipes",
-    "timeline": "timeline",
-    "GenreTimelineDisplay": "timeline",
-    "pretrained": "pretrained",
+    "GenreVotingClassifier": "ensemble",
     "load_pretrained": "pretrained",
+}
+#: Names the top level used to give, each still found (with a FutureWarning) in its module.
+_MOVED = {
     "load_pipeline": "model_format",
     "save_pipeline": "model_format",
+    "seed_ensemble": "ensemble",
+    "GenreTimelineDisplay": "timeline",
 }
 
 __all__ = [
     "CNNGenreClassifier",
-    "GenreTimelineDisplay",
+    "FileReport",
+    "GenreVotingClassifier",
     "LSTMGenreClassifier",
     "MFCCSegmenter",
     "MLPGenreClassifier",
@@ -55,27 +53,25 @@ __all__ = [
     "SegmentClassifier",
     "SegmentScaler",
     "SegmentStatistics",
-    "datasets",
-    "ensemble",
-    "inference",
-    "load_pipeline",
+    "__version__",
     "load_pretrained",
-    "model_format",
-    "networks",
-    "pretrained",
-    "recipes",
-    "save_pipeline",
-    "seed_ensemble",
-    "timeline",
 ]
 
 
 def __getattr__(name: str) -> Any:
     """Import the classifiers (and TensorFlow with them) on first access."""
+    if name in _MOVED:
+        module = _MOVED[name]
+        warnings.warn(
+            f"sk_audio_genre.{name} is deprecated and will be removed; use "
+            f"sk_audio_genre.{module}.{name}.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(f".{module}", __name__), name)
     if name not in _LAZY:
         raise AttributeError(f"module 'sk_audio_genre' has no attribute {name!r}")
-    module = importlib.import_module(f".{_LAZY[name]}", __name__)
-    value = module if name == _LAZY[name] else getattr(module, name)
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value
 

@@ -1,64 +1,56 @@
-"""TensorFlow for the genre networks: imported quietly, configured once, predicting fast.
+"""TensorFlow for the genre networks: imported once, configured once, predicting fast.
 
-Every module that needs TensorFlow or Keras imports this one first.  It holds the
-workarounds the library needs around TensorFlow, in one place:
+Every module that needs TensorFlow or Keras imports this one first.  It holds what the
+library needs around TensorFlow, in one place, and changes nothing in the user's process
+beyond importing TensorFlow (no environment variable, no file descriptor):
 
-* **A quiet import.**  TensorFlow 2.21 writes start-up notices to the process's standard
-  error from C++ ("oneDNN custom operations are on", absl's logging notice) whatever
-  ``TF_CPP_MIN_LOG_LEVEL`` says.  Unless the user asked for TensorFlow's messages
-  (``TF_CPP_MIN_LOG_LEVEL=0``), the import runs with file descriptor 2 pointed at
-  ``os.devnull``; Python exceptions still propagate.
 * **Op determinism.**  scikeras' seeding context sets ``TF_DETERMINISTIC_OPS=1`` *before*
   asking TensorFlow whether op determinism was on.  TensorFlow reads that variable once,
   on the first query, so a first query inside the context reports "was on", and scikeras
   never turns determinism off again: every later unseeded fit then fails ("Random ops
-  require a seed ...").  Querying once here fixes TensorFlow's state from the user's own
-  environment.
+  require a seed ...").  :func:`_settle_op_determinism` has TensorFlow read it here, from
+  the user's own environment, through a public function.
 * **Threads.**  In a joblib or Dask worker, TensorFlow's pools take the worker's share of
-  the cores (:mod:`sk_audio_genre._threads`).
+  the cores (:func:`sk_audio_genre.reading.apply_thread_budget`).
 * **A prediction step traced once per model** (:func:`predict_in_batches`).
 * **Training details**: sample weights that count like repeated samples
   (:func:`weighted_mean_loss`) and early stopping on held-out tracks
   (:class:`HeldOutEarlyStopping`).
-"""
 
+TensorFlow's own start-up notices (CPU instructions, oneDNN) are TensorFlow's to print:
+set ``TF_CPP_MIN_LOG_LEVEL=3`` before importing to hide them.  The ``sk-audio-genre``
+command hides them for its own process (:mod:`sk_audio_genre.cli`).
+"""
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
+import functools
 import weakref
-from collections.abc import Iterator
 
-from ._threads import apply_thread_budget
+import keras  # Keras imports TensorFlow
+import numpy as np
+import tensorflow as tf
+
+from .reading import apply_thread_budget
 
 #: Segments per prediction step.
 PREDICT_BATCH_SIZE = 256
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Standard error (the file descriptor, as C++ writes it) discarded for the block."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
-        yield  # the user asked to see TensorFlow's messages
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+def _settle_op_determinism() -> None:
+    """Have TensorFlow read ``TF_DETERMINISTIC_OPS`` now, as the user's environment sets it.
+
+    TensorFlow has no public query of op determinism; ``get_seed(None)`` is the public
+    function that asks (it refuses an unseeded op when determinism is on, and that
+    refusal is its answer here).  With a global seed already set it does not ask, and
+    TensorFlow reads the variable at its first random op instead.
+    """
     try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        tf.compat.v1.get_seed(None)
+    except RuntimeError:  # determinism is on (TF_DETERMINISTIC_OPS=1): now fixed as on
+        pass
 
 
-with _quiet_stderr():
-    import keras  # Keras imports TensorFlow: both under the quiet import
-    import tensorflow as tf
-    from tensorflow.python.framework import config as _tf_config
-
-_tf_config.is_op_determinism_enabled()
+_settle_op_determinism()
 apply_thread_budget(tf.config.threading)
 
 _PREDICT_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -68,28 +60,25 @@ def _predict_step(model):
     """The model's inference graph, traced once for any number of segments.
 
     Keras' ``Model.predict`` traces again for every new batch shape (a call's
-    last, partial batch), and TensorFlow's retracing detector counts the
-    predict steps of all Keras models as one function.  This step has a
-    batch-agnostic input signature and a per-model code name, so it is traced
-    once per model and its tracing is counted for that model alone.
+    last, partial batch).  This step has a batch-agnostic input signature, so it is
+    traced once per model.  It is a :func:`functools.partial` (not a closure):
+    TensorFlow's retracing detector counts the calls of every function that shares one
+    code object as one function, and would count the steps of all models as one; a
+    ``partial`` has no code object of its own, so each model's step is counted alone.
     """
     if model not in _PREDICT_STEPS:
-
-        def predict_step(x):
-            return model(x, training=False)
-
-        predict_step.__code__ = predict_step.__code__.replace(
-            co_name=f"predict_step_{id(model):x}"
-        )
         signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)]
-        _PREDICT_STEPS[model] = tf.function(predict_step, input_signature=signature)
+        _PREDICT_STEPS[model] = tf.function(functools.partial(_infer, model),
+                                            input_signature=signature)
     return _PREDICT_STEPS[model]
+
+
+def _infer(model, x):
+    return model(x, training=False)
 
 
 def predict_in_batches(model, inputs):
     """The model's outputs for ``inputs``, :data:`PREDICT_BATCH_SIZE` at a time (NumPy)."""
-    import numpy as np
-
     step = _predict_step(model)
     return np.concatenate([
         step(inputs[start : start + PREDICT_BATCH_SIZE]).numpy()

@@ -20,7 +20,7 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
-from . import _header
+from . import reading
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -33,7 +33,7 @@ __all__ = [
 
 #: File extensions :func:`load_gtzan` reads by default (the decoder's own list). The order is
 #: also the preference when one track id exists in several formats: lossless before lossy.
-AUDIO_EXTENSIONS = _header.AUDIO_EXTENSIONS
+AUDIO_EXTENSIONS = reading.AUDIO_EXTENSIONS
 
 #: Names of the three fault-filtered lists, in the order train, valid, test.
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
@@ -78,8 +78,8 @@ def _preference(ext: str, name: str) -> tuple[int, str, str]:
 def _unreadable_reason(path: str) -> str | None:
     """Why ``path`` cannot be used as audio, or None if it can."""
     try:
-        _header.read_header(path)
-    except _header.AudioFileError as exc:
+        reading.read_header(path)
+    except reading.AudioFileError as exc:
         return exc.reason
     return None
 

@@ -21,12 +21,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
+from sklearn.pipeline import FeatureUnion, Pipeline
 
-from ._files import FileReport, merge_reports
 from ._segments import OVERFLOW_REASON
+from .model_format import load_pipeline
+from .open_set import OpenSetClassifier
+from .pretrained import load_pretrained
+from .reading import FileReport, merge_reports
 
 __all__ = [
+    "FileEmbedding",
     "FilePrediction",
     "check_audio_model",
     "embed_files",
@@ -58,6 +64,20 @@ class FilePrediction:
     novelty: float | None = None
 
 
+@dataclass(frozen=True)
+class FileEmbedding:
+    """One file's output row of a transformer (:func:`embed_files`), or None and why.
+
+    ``embedding`` is the file's features flattened to one row (the mean taggram of
+    ``MusicnnEmbedder(layer="taggram")``, for example); None when the file gave none, and
+    ``report`` says why.
+    """
+
+    path: str
+    embedding: np.ndarray | None
+    report: FileReport
+
+
 def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
     """The model a user names: ``"pretrained"``, a saved model folder, or a pickle.
 
@@ -76,9 +96,6 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
     ValueError
         If the model cannot be found or loaded, or is a pickle without ``trust_pickle``.
     """
-    from .model_format import load_pipeline
-    from .pretrained import load_pretrained
-
     if spec == "pretrained":
         return load_pretrained()
     path = Path(spec)
@@ -92,8 +109,6 @@ def load_model(spec: str, *, trust_pickle: bool = False) -> Any:
                 "--trust-pickle (trust_pickle=True). Folders saved by 'train' or "
                 "save_pipeline need no trust."
             )
-        import joblib
-
         try:
             return joblib.load(path)
         except Exception as exc:  # noqa: BLE001 - unpickling can fail in any way
@@ -117,8 +132,6 @@ def check_audio_model(model: Any) -> None:
         transformer with ``transform_with_report``, or a ``Pipeline`` or ``FeatureUnion``
         of them), saying what it is instead.
     """
-    from sklearn.pipeline import Pipeline
-
     if not isinstance(model, Pipeline) or len(model.steps) < 2:
         raise ValueError(f"it is a {type(model).__name__}, not a fitted Pipeline that reads "
                          "audio files and classifies them.")
@@ -129,8 +142,6 @@ def check_audio_model(model: Any) -> None:
 
 def _not_a_reader(step: Any) -> str:
     """Why ``step`` cannot start a model that reads audio files; "" if it can."""
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
     if hasattr(step, "transform_with_report"):
         return ""
     if isinstance(step, Pipeline):
@@ -149,8 +160,6 @@ def transform_with_report(step: Any, paths: Sequence[str]) -> tuple[np.ndarray, 
     TypeError
         If ``step`` does not read audio files (see :func:`check_audio_model`).
     """
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
     if hasattr(step, "transform_with_report"):
         return step.transform_with_report(list(paths))
     if isinstance(step, Pipeline):
@@ -175,20 +184,20 @@ def predict_files(
     """
     novelty = novelty_scorer(model)
     if novelty is None:
-        return _in_batches(model.steps[0][1], model[1:].predict_proba, paths, batch_size)
+        return (FilePrediction(path, proba, report) for path, proba, report
+                in _in_batches(model.steps[0][1], model[1:].predict_proba, paths, batch_size))
 
     def head(features: np.ndarray) -> np.ndarray:  # the novelty as a last column
         return np.column_stack([model[1:].predict_proba(features), novelty(features)])
 
-    return (replace(p, proba=p.proba[:-1], novelty=float(p.proba[-1])) if p.proba is not None
-            else p for p in _in_batches(model.steps[0][1], head, paths, batch_size))
+    return (FilePrediction(path, output[:-1], report, float(output[-1])) if output is not None
+            else FilePrediction(path, None, report)
+            for path, output, report in _in_batches(model.steps[0][1], head, paths, batch_size))
 
 
 def novelty_scorer(model: Any) -> Any:
     """For a Pipeline ending in an :class:`~sk_audio_genre.open_set.OpenSetClassifier`, the
     function from its first step's output to each file's novelty score; else None."""
-    from .open_set import OpenSetClassifier
-
     last = model.steps[-1][1]
     if not isinstance(last, OpenSetClassifier):
         return None
@@ -199,13 +208,21 @@ def novelty_scorer(model: Any) -> Any:
 
 def embed_files(
     transformer: Any, paths: Sequence[str], *, batch_size: int = BATCH_SIZE
-) -> Iterator[FilePrediction]:
-    """:func:`predict_files` for a transformer alone: ``proba`` is the file's output row
-    (the mean taggram of ``MusicnnEmbedder(layer="taggram")``, for example)."""
-    return _in_batches(transformer, lambda features: features, paths, batch_size)
+) -> Iterator[FileEmbedding]:
+    """Run a transformer on files in batches; one :class:`FileEmbedding` per path, in order.
+
+    As :func:`predict_files` does for a model: a file that gives no usable features, or
+    features that are not finite, gets ``embedding=None`` and its report says why.
+    """
+    return (FileEmbedding(path, row, report) for path, row, report
+            in _in_batches(transformer, lambda features: features, paths, batch_size))
 
 
-def _in_batches(feature_step, head, paths, batch_size) -> Iterator[FilePrediction]:
+def _in_batches(
+    feature_step: Any, head: Any, paths: Sequence[str], batch_size: int
+) -> Iterator[tuple[str, np.ndarray | None, FileReport]]:
+    """Each file's path, ``head``'s output row for its features (None if there is none),
+    and its report (``"failed"``, with the reason, exactly when the row is None)."""
     for start in range(0, len(paths), batch_size):
         batch = [os.fspath(p) for p in paths[start : start + batch_size]]
         features, reports = transform_with_report(feature_step, batch)
@@ -213,10 +230,10 @@ def _in_batches(feature_step, head, paths, batch_size) -> Iterator[FilePredictio
         usable = np.array([r.status != "failed" for r in reports]) & ~np.isnan(flat).all(axis=1)
         outputs = iter(_head_outputs(head, features[usable]))
         for path, report, ok in zip(batch, reports, usable, strict=True):
-            proba, reason = next(outputs) if ok else (None, "no features could be computed")
-            if proba is None and report.status != "failed":
+            output, reason = next(outputs) if ok else (None, "no features could be computed")
+            if output is None and report.status != "failed":
                 report = replace(report, status="failed", reason=reason)
-            yield FilePrediction(path, proba, report)
+            yield path, output, report
 
 
 def _head_outputs(head, features: np.ndarray) -> list[tuple[np.ndarray | None, str]]:

@@ -1054,7 +1054,7 @@ def save_pipeline(
         raise ValueError(str(exc)) from None
     writer = _Writer()
     tree = dump_estimator(pipeline, writer, "model")
-    from . import __version__
+    from ._version import __version__
 
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory) as directory_fd:

@@ -12,40 +12,42 @@ Importing this module imports neither TensorFlow nor the network's weights.
 
 from __future__ import annotations
 
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .model_format import load_pipeline, save_pipeline
+from .model_format import load_pipeline
 from .recipes import musicnn_recipe
 
-__all__ = ["PRETRAINED_SHA256", "load_pipeline", "load_pretrained", "pretrained_recipe",
-           "save_pipeline"]  # fmt: skip
+__all__ = ["PRETRAINED_SHA256", "load_pretrained", "pretrained_dir", "set_analysis"]
 
 #: The digest of the shipped model folder (see :func:`~sk_audio_genre.model_format.model_digest`).
 PRETRAINED_SHA256 = "bdc9fe6a00422fe2429d8a694657a770de0550c99ea556e390c0502b22358c5f"
+
+
 def pretrained_dir() -> Path:
     """The folder of the shipped pretrained model (inside the installed package)."""
     return Path(str(resources.files("sk_audio_genre").joinpath("data", "pretrained")))
 
 
 def pretrained_recipe() -> Any:
-    """The shipped model's pipeline, unfitted (:func:`~sk_audio_genre.recipes.musicnn_recipe`).
+    """Deprecated: the shipped model's recipe is :func:`~sk_audio_genre.recipes.musicnn_recipe`.
 
-    Examples
-    --------
-    >>> from sk_audio_genre.pretrained import pretrained_recipe
-    >>> [name for name, _ in pretrained_recipe().steps]
-    ['features', 'scale', 'classify']
+    .. deprecated:: 0.1
+        One name for one recipe; ``pretrained_recipe`` will be removed.
     """
+    warnings.warn("pretrained_recipe() is deprecated and will be removed; use "
+                  "sk_audio_genre.recipes.musicnn_recipe().", FutureWarning, stacklevel=2)
     return musicnn_recipe()
 
 
 def load_pretrained(*, offset: float | str = "center", on_error: str = "raise") -> Any:
     """The pretrained genre classifier that ships with the package, ready to predict.
 
-    A fitted :class:`~sklearn.pipeline.Pipeline` (:func:`pretrained_recipe`) trained on
-    the 77 GTZAN tracks of the development subset outside the fault-filtered test list.
+    A fitted :class:`~sklearn.pipeline.Pipeline`
+    (:func:`~sk_audio_genre.recipes.musicnn_recipe`) trained on the 110 GTZAN tracks of the
+    development subset outside the fault-filtered test list.
     It takes a list of audio file paths (any format libsndfile reads) and predicts one of
     GTZAN's 10 genres for each from the 29.92 s window at ``offset``.  See
     ``docs/model_card.rst`` for its accuracy, calibration and limits.

@@ -3,7 +3,7 @@
 ``"musicnn"`` is the shipped model's recipe: musicnn's pretrained embedding with MFCC
 statistics beside it, then logistic regression; it needs no GPU and a few minutes, and is
 the best choice for tens to hundreds of tracks (``benchmarks/heads.py``).  ``"cnn"``,
-``"mlp"`` and ``"lstm"`` are the seed's networks trained from scratch on MFCC segments.
+``"mlp"`` and ``"lstm"`` are the original course's networks trained from scratch on MFCC segments.
 
 This module is the one home of these choices (the benchmarks and the command line read
 them here).  Importing it imports neither TensorFlow nor the network weights.
@@ -13,13 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .embedder import PATCH_SECONDS, MusicnnEmbedder
+from .ensemble import seeded_ensemble
+from .open_set import OpenSetClassifier
+from .preprocessing import SegmentScaler, SegmentStatistics
+from .segmenter import MFCCSegmenter
+
 __all__ = ["LEARNING_RATES", "NETWORKS", "RECIPES", "build_recipe", "musicnn_recipe"]
 
-#: The seed's networks by command-line name.
+#: The original course's networks by command-line name.
 NETWORKS = {"cnn": "CNNGenreClassifier", "mlp": "MLPGenreClassifier",
             "lstm": "LSTMGenreClassifier"}  # fmt: skip
 #: Adam's learning rate for each network when ``train`` is not told one.  The library's
-#: classifiers default to the seed's 1e-4; the command line trains 30 epochs, in which the
+#: classifiers default to the original course's 1e-4; the command line trains 30 epochs, in which the
 #: CNN and LSTM need 1e-3 to converge on GTZAN-sized data (``benchmarks/compare.py``).
 LEARNING_RATES = {"cnn": 1e-3, "mlp": 1e-4, "lstm": 1e-3}
 #: Every recipe name, the default first.
@@ -30,8 +40,6 @@ N_PATCHES = 10
 
 def musicnn_window() -> float:
     """Seconds the musicnn recipe (and ``sk-audio-genre tags``) analyses: 29.92."""
-    from ._patches import PATCH_SECONDS
-
     return round(N_PATCHES * PATCH_SECONDS, 6)
 
 
@@ -51,16 +59,6 @@ def musicnn_recipe(*, n_jobs: int | None = None) -> Any:
     >>> [name for name, _ in musicnn_recipe().steps]
     ['features', 'scale', 'classify']
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from ._patches import PATCH_SECONDS
-    from .embedder import MusicnnEmbedder
-    from .open_set import OpenSetClassifier
-    from .preprocessing import SegmentStatistics
-    from .segmenter import MFCCSegmenter
-
     window = musicnn_window()
     segments = MFCCSegmenter(n_segments=N_PATCHES, segment_duration=PATCH_SECONDS,
                              offset="center", n_jobs=n_jobs)
@@ -86,16 +84,12 @@ def network_recipe(
     verbose: int = 0,
     members: int = 1,
 ) -> Any:
-    """MFCCSegmenter [-> SegmentScaler] -> one of the seed's networks (or an ensemble of them).
+    """MFCCSegmenter [-> SegmentScaler] -> one of the original course's networks (or an ensemble of them).
 
     With ``members`` > 1 the last step is a soft-voting ensemble of that many networks
-    (:func:`~sk_audio_genre.ensemble.seed_ensemble`), seeded from ``random_state``.
+    (:func:`~sk_audio_genre.ensemble.seeded_ensemble`), seeded from ``random_state``.
     """
-    from sklearn.pipeline import Pipeline
-
-    from . import classifiers
-    from .preprocessing import SegmentScaler
-    from .segmenter import MFCCSegmenter
+    from . import classifiers  # here, not above: it imports TensorFlow (seconds)
 
     clf = getattr(classifiers, NETWORKS[name])(
         epochs=epochs,
@@ -107,9 +101,7 @@ def network_recipe(
     if scale:
         steps.append(("scale", SegmentScaler()))
     if members > 1:
-        from .ensemble import seeded_ensemble as seed_ensemble
-
-        clf = seed_ensemble(clf, n_members=members, random_state=random_state)
+        clf = seeded_ensemble(clf, n_members=members, random_state=random_state)
     steps.append(("clf", clf))
     return Pipeline(steps)
 

@@ -10,15 +10,17 @@ few seconds only; the track's prediction combines a whole window of them (the mi
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.pipeline import FeatureUnion, Pipeline
 
-from ._header import read_header
-from .embedder import MusicnnEmbedder
+from .embedder import PATCH_SECONDS, MusicnnEmbedder
 from .inference import transform_with_report
+from .reading import read_header
 from .segmenter import MFCCSegmenter
 
 __all__ = ["GenreTimeline", "GenreTimelineDisplay", "check_genre_choice", "genre_timeline"]
@@ -65,8 +67,6 @@ def analysis_unit(model: Any) -> float:
     ValueError
         If the model reads no audio, or its readers' units differ by more than 10 ms.
     """
-    from ._patches import PATCH_SECONDS
-
     units = {round(PATCH_SECONDS if isinstance(r, MusicnnEmbedder) else r.segment_duration, 2)
              for r in _readers(model)}
     if len(units) != 1:
@@ -79,29 +79,23 @@ def analysis_unit(model: Any) -> float:
 
 
 def _point_readers(readers: list[Any], offset: float, seconds: float) -> None:
-    """Make the audio readers analyse ``seconds`` from ``offset`` (NaN on error)."""
+    """Make the fitted audio readers analyse ``seconds`` from ``offset`` (NaN on error);
+    ``set_params`` checks the parameters and keeps their fitted attributes in step."""
     for reader in readers:
         if isinstance(reader, MusicnnEmbedder):
             reader.set_params(offset=offset, duration=seconds, on_error="nan")
         else:
             reader.set_params(offset=offset, n_segments=1, on_error="nan")
-        reader.fit(["unused.wav"])  # the readers are stateless: fit checks the parameters
 
 
 def _copy_fitted(model: Any) -> Any:
     """A shallow copy of a fitted pipeline whose audio readers are fresh copies."""
-    import copy
-
     duplicate = copy.copy(model)
     duplicate.steps = [(name, _copy_readers(step)) for name, step in model.steps]
     return duplicate
 
 
 def _copy_readers(step: Any) -> Any:
-    import copy
-
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
     if isinstance(step, (MusicnnEmbedder, MFCCSegmenter)):
         return copy.deepcopy(step)
     if isinstance(step, Pipeline):

@@ -1,4 +1,4 @@
-"""Tests for sk_audio_genre._audio: probing, segment boundaries, decoding and per-segment MFCC."""
+"""Tests for sk_audio_genre.segmenter: probing, segment boundaries, decoding and per-segment MFCC."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import librosa
 import soundfile as sf
 
 from conftest import SR, assert_mfcc_close, tone
-from sk_audio_genre._audio import (
+from sk_audio_genre.reading import (
+    AudioFileError,
+    _libsndfile_blocks,
+    _read_au_pcm16,
+    load_window,
+    resampled_length,
+)
+from sk_audio_genre.segmenter import (
     SegmentSpec,
     count_complete_segments,
     extract_file,
@@ -19,15 +26,7 @@ from sk_audio_genre._audio import (
     probe_file,
     segments_mfcc,
     split_segments,
-    segment_windows,
 )
-from sk_audio_genre._decode import (
-    _read_au_pcm16,
-    _libsndfile_blocks,
-    load_window,
-    resampled_length,
-)
-from sk_audio_genre._header import AudioFileError
 
 MFCC_KW = dict(sr=SR, n_mfcc=13, n_fft=2048, hop_length=1024)
 
@@ -98,25 +97,25 @@ def test_resampled_length_matches_librosa():
         ).size
 
 
-def test_segment_windows_offset_center_and_all():
+def test_segment_spec_windows_offset_center_and_all():
     s = spec(n_segments=2, segment_length=SR)  # a 2 s window
-    assert segment_windows(10 * SR, SR, s) == ((0, 2 * SR),)
-    assert segment_windows(10 * SR, SR, spec(n_segments=2, segment_length=SR, offset=3.0)) == (
+    assert s.windows(10 * SR, SR) == ((0, 2 * SR),)
+    assert spec(n_segments=2, segment_length=SR, offset=3.0).windows(10 * SR, SR) == (
         (3 * SR, 5 * SR),
     )
-    assert segment_windows(10 * SR, SR, spec(n_segments=2, segment_length=SR, offset="center")) == (
+    assert spec(n_segments=2, segment_length=SR, offset="center").windows(10 * SR, SR) == (
         (4 * SR, 6 * SR),
     )
     # shorter than the window: center starts at 0; an offset past the end is empty
-    assert segment_windows(SR, SR, spec(n_segments=2, segment_length=SR, offset="center")) == (
+    assert spec(n_segments=2, segment_length=SR, offset="center").windows(SR, SR) == (
         (0, SR),)
-    assert segment_windows(SR, SR, spec(n_segments=2, segment_length=SR, offset=5.0)) == ((SR, SR),)
+    assert spec(n_segments=2, segment_length=SR, offset=5.0).windows(SR, SR) == ((SR, SR),)
     # another file rate: the window is counted in the file's own frames
-    assert segment_windows(10 * 44100, 44100, s) == ((0, 2 * 44100),)
+    assert s.windows(10 * 44100, 44100) == ((0, 2 * 44100),)
     # the whole file: consecutive windows, the last cut by the end; or evenly spread ones
     whole = spec(n_segments=2, segment_length=SR, offset="all", max_windows=5)
-    assert segment_windows(5 * SR, SR, whole) == ((0, 2 * SR), (2 * SR, 4 * SR), (4 * SR, 5 * SR))
-    assert segment_windows(100 * SR, SR, whole) == tuple(
+    assert whole.windows(5 * SR, SR) == ((0, 2 * SR), (2 * SR, 4 * SR), (4 * SR, 5 * SR))
+    assert whole.windows(100 * SR, SR) == tuple(
         (start * SR, (start + 2) * SR) for start in (0, 24.5, 49, 73.5, 98))
 
 

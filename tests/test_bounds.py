@@ -32,9 +32,9 @@ from sk_audio_genre._limits import (
     MIN_SR,
     min_n_fft,
 )
-from sk_audio_genre._musicnn_network import N_MELS as MUSICNN_MELS
-from sk_audio_genre._musicnn_network import PATCH_FRAMES
-from sk_audio_genre._patches import n_patches_for
+from sk_audio_genre._musicnn import N_MELS as MUSICNN_MELS
+from sk_audio_genre._musicnn import PATCH_FRAMES
+from sk_audio_genre.embedder import n_patches_for
 from sk_audio_genre.model_format import load_pipeline, save_pipeline
 from sk_audio_genre.pretrained import pretrained_dir
 from sk_audio_genre.segmenter import N_MELS

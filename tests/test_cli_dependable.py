@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sk_audio_genre import MFCCSegmenter, cli, inference
-from sk_audio_genre._cli_output import escape
+from sk_audio_genre.cli import escape
 from sk_audio_genre._segments import aggregate_segments, predict_from_proba
 from sk_audio_genre.model_format import _content_digest, load_pipeline, save_pipeline
 from sk_audio_genre.preprocessing import SegmentStatistics
@@ -585,7 +585,7 @@ GTZAN = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "p
 def test_the_confusion_matrix_is_readable_for_ten_genres():
     from sklearn.metrics import confusion_matrix
 
-    from sk_audio_genre._cli_output import format_confusion
+    from sk_audio_genre.cli import format_confusion
 
     rng = np.random.default_rng(0)
     truth = rng.choice(GTZAN, 200)

@@ -299,9 +299,9 @@ def test_cv_needs_train_and_valid():
 
 
 def test_default_extensions_are_the_decoders_lossless_first():
-    from sk_audio_genre import _header
+    from sk_audio_genre import reading
 
-    assert AUDIO_EXTENSIONS is _header.AUDIO_EXTENSIONS  # one list for the loader and the CLI
+    assert AUDIO_EXTENSIONS is reading.AUDIO_EXTENSIONS  # one list for the loader and the CLI
     assert AUDIO_EXTENSIONS[0] == ".wav"
     assert AUDIO_EXTENSIONS.index(".flac") < AUDIO_EXTENSIONS.index(".ogg") < AUDIO_EXTENSIONS.index(".mp3")
     assert {".au", ".aiff", ".opus"} <= set(AUDIO_EXTENSIONS)

@@ -200,12 +200,12 @@ def test_pipeline_memory_caches_the_embeddings(files, tmp_path, monkeypatch):
     pipe = Pipeline([("embed", MusicnnEmbedder()), ("clf", LogisticRegression())],
                     memory=str(tmp_path / "cache"))
     pipe.fit(paths, y)
-    from sk_audio_genre import _patches
+    from sk_audio_genre import embedder
 
     def fail(*args, **kwargs):
         raise AssertionError("embeddings were computed again")
 
-    monkeypatch.setattr(_patches.PatchSpec, "extract", fail)
+    monkeypatch.setattr(embedder.PatchSpec, "extract", fail)
     clone(pipe).fit(paths, y)  # served from the cache
 
 
@@ -226,3 +226,26 @@ def test_n_jobs_gives_the_same_embeddings(files):
         two = MusicnnEmbedder(n_jobs=2).fit_transform(paths)
     np.testing.assert_allclose(two, MusicnnEmbedder(n_jobs=1).fit_transform(paths), rtol=0,
                                atol=1e-5)
+
+
+def test_embed_files_gives_embeddings_their_own_type(files, tmp_path):
+    from sk_audio_genre.inference import FileEmbedding, embed_files
+
+    paths = files[0][:2]
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    embedder = MusicnnEmbedder(layer="taggram", on_error="nan").fit(paths)
+    with pytest.warns(UserWarning, match="bad.wav: not audio"):
+        results = list(embed_files(embedder, [*paths, str(bad)]))
+    assert all(isinstance(r, FileEmbedding) and not hasattr(r, "proba") for r in results)
+    np.testing.assert_array_equal(np.stack([r.embedding for r in results[:2]]),
+                                  embedder.transform(paths))
+    assert results[2].embedding is None and results[2].report.status == "failed"
+
+
+def test_set_params_keeps_a_fitted_embedder_fitted_and_in_step(files):
+    embedder = MusicnnEmbedder().fit(files[0][:1])
+    embedder.set_params(pooling="mean+std", layer="taggram")
+    assert embedder.n_features_out_ == 100
+    assert embedder.transform(files[0][:1]).shape == (1, 100)
+    assert not hasattr(MusicnnEmbedder().set_params(pooling="max"), "n_features_out_")

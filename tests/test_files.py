@@ -1,4 +1,4 @@
-"""The many-files engine (``sk_audio_genre._files``) with a fake extractor: no audio decoded.
+"""The many-files engine (``sk_audio_genre.reading``) with a fake extractor: no audio decoded.
 
 The fake reads everything a real extractor would learn from a file (its header, its
 features, how much of it is silent) from a table, so each outcome is exact.
@@ -14,18 +14,18 @@ import joblib
 import numpy as np
 import pytest
 
-from sk_audio_genre import _files
-from sk_audio_genre._files import (
+from sk_audio_genre import reading
+from sk_audio_genre.reading import (
+    AudioFileError,
     Extraction,
-    Note,
     FileReport,
+    Note,
     extract_files,
     extract_or_reason,
     format_listing,
     merge_reports,
     validate_paths,
 )
-from sk_audio_genre._header import AudioFileError
 
 NAN = np.nan
 
@@ -107,6 +107,15 @@ def messages(record):
 
 
 # --- extract_files -----------------------------------------------------------------------
+
+
+def test_both_feature_extractors_and_the_fake_follow_the_protocol():
+    from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder
+    from sk_audio_genre.reading import Extractor
+
+    for extractor in (MFCCSegmenter()._spec(), MusicnnEmbedder()._spec(), FakeExtractor({})):
+        assert isinstance(extractor, Extractor), type(extractor).__name__
+    assert not isinstance(object(), Extractor)
 
 
 def test_features_fill_their_rows_and_every_file_gets_a_report():
@@ -230,17 +239,17 @@ def test_n_jobs_and_verbose_reach_joblib(monkeypatch):
             seen.append(kwargs)
             super().__init__(**{**kwargs, "n_jobs": 1, "verbose": 0})
 
-    monkeypatch.setattr(_files, "Parallel", Recording)
+    monkeypatch.setattr(reading, "Parallel", Recording)
     out, _, _ = run({"a.wav": {"value": 1.0}}, n_jobs=3)
     assert (out == 1.0).all()
     assert seen == [{"n_jobs": 3, "verbose": 0, "return_as": "generator"}]
-    _files._parallel(2, 7)
+    reading._parallel(2, 7)
     assert seen[-1] == {"n_jobs": 2, "verbose": 7, "return_as": "generator"}
 
 
 def test_backends_that_cannot_yield_get_a_list():
     with joblib.parallel_config(backend="multiprocessing"):
-        parallel = _files._parallel(2, 5)  # no worker starts before a call
+        parallel = reading._parallel(2, 5)  # no worker starts before a call
     assert (parallel.n_jobs, parallel.verbose, parallel.return_as) == (2, 5, "list")
 
 
@@ -250,9 +259,9 @@ def test_other_joblib_errors_are_not_swallowed(monkeypatch):
             raise ValueError("no such backend")
         return "a Parallel without return_as"
 
-    monkeypatch.setattr(_files, "Parallel", refuse)
+    monkeypatch.setattr(reading, "Parallel", refuse)
     with pytest.raises(ValueError, match="^no such backend$"):
-        _files._parallel(2, 0)
+        reading._parallel(2, 0)
 
 
 def test_extract_or_reason_turns_a_file_error_into_a_reason():

@@ -22,9 +22,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sk_audio_genre._musicnn_network import LAYER_SIZES, MSD_TAGS, MusicnnNetwork
-from sk_audio_genre._musicnn_weights import WEIGHTS_FILE, load_weights, weights_dir
-from sk_audio_genre._patches import PatchSpec, cut_patches, log_mel, n_patches_for
+from sk_audio_genre._musicnn import (
+    LAYER_SIZES,
+    MSD_TAGS,
+    WEIGHTS_FILE,
+    MusicnnNetwork,
+    load_weights,
+    weights_dir,
+)
+from sk_audio_genre.embedder import PatchSpec, cut_patches, log_mel, n_patches_for
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -249,7 +255,7 @@ def test_outputs_match_musicnn_own_code_on_real_tracks(gtzan_root, network):
 
 def test_dead_filter_shortcut_changes_no_output(weights, monkeypatch):
     """Leaving the dead filters out equals computing every filter, even for loud input."""
-    import sk_audio_genre._musicnn_network as module
+    import sk_audio_genre._musicnn as module
 
     shortcut = MusicnnNetwork(weights)
     monkeypatch.setattr(module, "DEAD_FILTER_EFFECT", 0.0)  # every filter is computed

@@ -12,12 +12,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder
 from sk_audio_genre.datasets import load_split_lists
 from sk_audio_genre.model_format import JSON_NAME, model_digest, model_metadata
-from sk_audio_genre.pretrained import (
-    PRETRAINED_SHA256,
-    load_pretrained,
-    pretrained_dir,
-    pretrained_recipe,
-)
+from sk_audio_genre.pretrained import PRETRAINED_SHA256, load_pretrained, pretrained_dir
+from sk_audio_genre.recipes import musicnn_recipe
 
 from conftest import tone
 
@@ -45,9 +41,18 @@ def test_shipped_files_are_small_pinned_and_free_of_pickles():
     assert model_digest(folder) == PRETRAINED_SHA256
 
 
+def test_pretrained_recipe_is_a_deprecated_name_of_musicnn_recipe():
+    from sk_audio_genre import pretrained
+
+    with pytest.warns(FutureWarning, match="recipes.musicnn_recipe"):
+        recipe = pretrained.pretrained_recipe()
+    assert repr(recipe) == repr(musicnn_recipe())
+    assert not {"load_pipeline", "save_pipeline"} & set(pretrained.__all__)
+
+
 def test_load_pretrained_is_the_recipe_fitted(pretrained):
     assert isinstance(pretrained, Pipeline)
-    assert [n for n, _ in pretrained.steps] == [n for n, _ in pretrained_recipe().steps]
+    assert [n for n, _ in pretrained.steps] == [n for n, _ in musicnn_recipe().steps]
     assert isinstance(pretrained.named_steps["features"], FeatureUnion)
     assert list(pretrained.classes_) == GTZAN_GENRES
     assert pretrained.named_steps["scale"].n_features_in_ == 200 + 26
@@ -87,7 +92,7 @@ def test_the_recipe_beats_the_floor_on_artists_it_never_heard(gtzan_root):
     split = fault_filtered_split(data.track_ids)
     genres = np.asarray(data.genres)
     seen = split.valid & np.isin(genres, np.unique(genres[split.train]))
-    model = pretrained_recipe().fit(list(data.paths[split.train]), genres[split.train])
+    model = musicnn_recipe().fit(list(data.paths[split.train]), genres[split.train])
     accuracy = model.score(list(data.paths[seen]), genres[seen])
     assert accuracy >= 0.45, accuracy
 

@@ -14,8 +14,7 @@ import pytest
 import soundfile as sf
 
 from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder
-from sk_audio_genre._decode import FilePlan, load_window, read_window
-from sk_audio_genre._header import AudioFileError, read_header
+from sk_audio_genre.reading import AudioFileError, FilePlan, load_window, read_header, read_window
 
 from conftest import SR, tone
 

@@ -112,17 +112,17 @@ def test_joblib_round_trip_gives_identical_predictions(tone_files, tmp_path):
 
 
 def test_pipeline_memory_caches_the_features(tone_files, tmp_path, monkeypatch):
-    from sk_audio_genre import _audio
+    from sk_audio_genre import segmenter
 
     paths, labels = tone_files
     calls = []
-    original = _audio.segments_mfcc
+    original = segmenter.segments_mfcc
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(_audio, "segments_mfcc", counting)
+    monkeypatch.setattr(segmenter, "segments_mfcc", counting)
     pipe = _pipeline()
     pipe.set_params(memory=str(tmp_path / "cache"))
     pipe.fit(paths, labels)

@@ -1,4 +1,4 @@
-"""TensorFlow's thread pools follow joblib's per-worker thread budget (sk_audio_genre._threads)."""
+"""TensorFlow's thread pools follow joblib's per-worker thread budget (sk_audio_genre.reading)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import REPO_ROOT
-from sk_audio_genre._threads import apply_thread_budget, thread_budget
+from sk_audio_genre.reading import apply_thread_budget, thread_budget
 
 
 class FakeThreading:

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder
-from sk_audio_genre import _patches
+from sk_audio_genre import embedder
 
 from conftest import SR, tone
 
@@ -61,13 +61,13 @@ def test_musicnn_pools_the_patches_of_every_window(song):
 
 def test_only_one_window_is_decoded_at_a_time(song, monkeypatch):
     decoded = []
-    decode = _patches.decode
+    decode = embedder.decode
 
     def recording(plan, sr):
         decoded.append(plan.stop - plan.start)
         return decode(plan, sr)
 
-    monkeypatch.setattr(_patches, "decode", recording)
+    monkeypatch.setattr(embedder, "decode", recording)
     MusicnnEmbedder(offset="all", duration=6.0).fit_transform([song])
     assert len(decoded) == 6 and max(decoded) <= 6 * SR  # six windows, none longer than 6 s
 
@@ -77,10 +77,10 @@ def test_to_the_end_of_a_long_file_in_chunks_of_patches(song, monkeypatch):
     audio around its own patches, so they are those of one pass over the whole file up to
     the resampler's rounding (soxr filters a shorter signal slightly differently)."""
     once = MusicnnEmbedder(pooling="none").fit_transform([song])
-    monkeypatch.setattr(_patches, "CHUNK_PATCHES", 3)
+    monkeypatch.setattr(embedder, "CHUNK_PATCHES", 3)
     decoded = []
-    decode = _patches.decode
-    monkeypatch.setattr(_patches, "decode",
+    decode = embedder.decode
+    monkeypatch.setattr(embedder, "decode",
                         lambda plan, sr: decoded.append(plan.stop - plan.start) or decode(plan, sr))
     chunked = MusicnnEmbedder(pooling="none").fit_transform([song])
     # 4 chunks: 3 patches each, the patch before them and 8 frames after: at most 12.1 s

@@ -1,10 +1,12 @@
-"""musicnn's MSD model (Pons & Serra 2019) as NumPy matrix products, for inference.
+"""musicnn's MSD model (Pons & Serra 2019) as NumPy matrix products, and its shipped weights.
 
 The network is musicnn 0.1.0's ``build_musicnn`` with ``num_filt_midend=64`` and
 ``num_units_backend=200`` (``tools/musicnn_reference.py`` follows the original code line
 by line in TensorFlow; the tests hold this module to it within 1e-4).  Its weights are the
 checkpoint's variables, converted once by ``tools/convert_musicnn.py`` and shipped in
-``sk_audio_genre/data/musicnn/`` with musicnn's licence.
+``sk_audio_genre/data/musicnn/`` with musicnn's licence and ``SOURCE.json`` (the wheel's and
+every variable's SHA-256); :func:`load_weights` refuses a file whose digest or shapes are
+not the expected ones.
 
 Why NumPy and not Keras: no TensorFlow import (about 6 s), no graph tracing, and room for
 the rewrites below, which ``benchmarks/embed_speed.py`` measures against the ``tf.nn``
@@ -33,7 +35,7 @@ it about a tenth of that without changing any output by more than float32 roundi
 Examples
 --------
 >>> import numpy as np
->>> from sk_audio_genre._musicnn_network import MusicnnNetwork
+>>> from sk_audio_genre._musicnn import MusicnnNetwork
 >>> net = MusicnnNetwork.shipped()
 >>> patches = np.zeros((2, 187, 96), dtype=np.float32)
 >>> out = net.forward(patches, layers=("penultimate", "taggram"))
@@ -44,12 +46,86 @@ Examples
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import threading
 from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
-from ._musicnn_weights import TEMPORAL_KERNELS, load_weights
+# --------------------------------------------------------------------------- weights
+
+#: The shipped arrays and their SHA-256 (a changed or damaged file is refused).
+WEIGHTS_FILE = "MSD_musicnn.npz"
+WEIGHTS_SHA256 = "8d8db55c851046b89c090488f0344991e3093e5c80d12ad67a9f20003f9f2560"
+
+#: Temporal kernels (frames), as in the checkpoint's order.
+TEMPORAL_KERNELS = (128, 64, 32)
+
+
+def weights_dir() -> Path:
+    """The folder of the shipped musicnn arrays, licence and conversion record."""
+    return Path(str(resources.files("sk_audio_genre").joinpath("data", "musicnn")))
+
+
+def load_weights(path: str | Path | None = None, *, sha256: str | None = WEIGHTS_SHA256):
+    """The checkpoint's variables as a dict of float32 arrays, checked before use.
+
+    Parameters
+    ----------
+    path : path-like, default=None
+        An ``.npz`` written by ``tools/convert_musicnn.py``; None is the shipped file.
+    sha256 : str or None, default=the shipped file's digest
+        Expected SHA-256 of the file; None skips the check.
+
+    Raises
+    ------
+    ValueError
+        If the digest differs, or an array is missing or has an unexpected shape.
+    """
+    path = Path(path) if path is not None else weights_dir() / WEIGHTS_FILE
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(
+            f"{path} is not the musicnn weights file this package ships (SHA-256 "
+            f"{hashlib.sha256(data).hexdigest()}, expected {sha256}); reinstall "
+            "sk-audio-genre or regenerate it with tools/convert_musicnn.py."
+        )
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        weights = {name: arrays[name].astype(np.float32) for name in arrays.files}
+    _check_shapes(weights, path)
+    return weights
+
+
+def _expected_shapes() -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    convs = [(7, 38, 1, 204), (7, 67, 1, 204), *[(k, 1, 1, 51) for k in TEMPORAL_KERNELS],
+             (7, 561, 1, 64), (7, 64, 1, 64), (7, 64, 1, 64)]  # fmt: skip
+    for i, shape in enumerate(convs):
+        name = "conv2d" if i == 0 else f"conv2d_{i}"
+        shapes[f"{name}/kernel"], shapes[f"{name}/bias"] = shape, (shape[-1],)
+    for i, size in enumerate([1, 204, 204, 51, 51, 51, 64, 64, 64, 1506, 200]):
+        name = "batch_normalization" if i == 0 else f"batch_normalization_{i}"
+        for field in ("gamma", "beta", "moving_mean", "moving_variance"):
+            shapes[f"{name}/{field}"] = (size,)
+    shapes.update({"dense/kernel": (1506, 200), "dense/bias": (200,),
+                   "dense_1/kernel": (200, 50), "dense_1/bias": (50,)})  # fmt: skip
+    return shapes
+
+
+def _check_shapes(weights: Mapping[str, np.ndarray], path: Path) -> None:
+    expected = _expected_shapes()
+    missing = sorted(set(expected) - set(weights))
+    wrong = sorted(k for k in expected if k in weights and weights[k].shape != expected[k])
+    if missing or wrong:
+        raise ValueError(
+            f"{path} does not hold musicnn's MSD model: missing {missing}, wrong shape {wrong}."
+        )
+
+
+# --------------------------------------------------------------------------- network
 
 #: Frames (time) and mel bands (frequency) of one input patch.
 PATCH_FRAMES = 187
