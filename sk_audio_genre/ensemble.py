@@ -145,6 +145,30 @@ class GenreVotingClassifier(VotingClassifier):
         """
         return predict_from_proba(self.classes_, self.predict_proba(X))
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Track accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like
+            What the members take.
+        y : array-like of shape (n_tracks,)
+            True genres.
+        sample_weight : array-like of shape (n_tracks,), default=None
+            Track weights.
+
+        Returns
+        -------
+        score : float
+            Fraction of tracks whose genre is predicted correctly.
+
+        Raises
+        ------
+        ValueError
+            If a track has no features.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     @classmethod
     def from_fitted(cls, members: Sequence[tuple[str, Any]], classes, *,
                     weights=None, flatten_transform: bool = True) -> GenreVotingClassifier:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ def check_track_weights(sample_weight: Any, n_tracks: int) -> np.ndarray:
     >>> check_track_weights([1, 0.5], 2)
     array([1. , 0.5])
     """
-    if np.ndim(sample_weight) == 0:
+    if isinstance(sample_weight, Real):
         return np.full(n_tracks, float(sample_weight))
     weights = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
                           input_name="sample_weight")
