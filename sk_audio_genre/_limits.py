@@ -144,11 +144,11 @@ PATCH_HOP_REASON = (
 
 #: Weights of one genre network, for the input shape and classes it is fitted on.  50
 #: million float32 weights are 200 MB, and training holds about three times that (gradients
-#: and Adam's two moments); it is 50 times the seed's MLP (1,014,218 weights).  Restoring a
+#: and Adam's two moments); it is 50 times the original course's MLP (1,014,218 weights).  Restoring a
 #: saved network also builds it on one zero segment per class, bounded by the same number
 #: of values: restoring never takes more memory than the weights it restores.
 MAX_NETWORK_WEIGHTS = 50_000_000
-NETWORK_WEIGHTS_REASON = "200 MB of float32 weights, 50 times the seed's MLP"
+NETWORK_WEIGHTS_REASON = "200 MB of float32 weights, 50 times the original course's MLP"
 
 #: Units (filters) of one layer.  The widest layers of the large image classifiers trained
 #: on a million images (AlexNet's and VGG's dense layers) have 4,096 units; a genre network
@@ -170,14 +170,14 @@ LAYERS_REASON = (
 #: most ``MAX_FILE_VALUES``.
 MAX_WINDOW_OVERLAP = 8
 
-#: Passes over the training segments.  The seed trains 30; networks on GTZAN-sized data
+#: Passes over the training segments.  The original course trains 30; networks on GTZAN-sized data
 #: converge within a few hundred, and early stopping ends most runs sooner.  ``epochs``
 #: bounds ``n_iter_no_change`` too: a longer patience never stops anything.
 MAX_EPOCHS = 10_000
-EPOCHS_REASON = "300 times the seed's 30 epochs; training converges within hundreds"
+EPOCHS_REASON = "300 times the original course's 30 epochs; training converges within hundreds"
 
 #: Segments per gradient step.  A batch larger than the training set is the full batch
-#: (``batch_size="full"`` says so); 2**20 segments of the seed's 130 x 13 MFCCs are 7 GB,
+#: (``batch_size="full"`` says so); 2**20 segments of the original course's 130 x 13 MFCCs are 7 GB,
 #: more than any training set held in memory.
 MAX_BATCH_SIZE = 2**20
 BATCH_SIZE_REASON = "a million segments, more than a training set held in memory; use 'full'"

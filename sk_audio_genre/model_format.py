@@ -150,7 +150,7 @@ MAX_JSON_DEPTH = 64
 MAX_ARRAYS_FILE_BYTES = 2**30
 #: The most members an arrays file may have.  A model references a handful of arrays per
 #: scaler or linear model and one per weight tensor of each network (a CNN with batch
-#: normalisation has 22, the seed's MLP 8, its LSTM 10): an ensemble of 100 networks of
+#: normalisation has 22, the original course's MLP 8, its LSTM 10): an ensemble of 100 networks of
 #: 40 weight tensors each, with its scalers, stays below this bound.  Checked from the
 #: archive's end record before its directory is parsed (100,000 members took 27 s to load).
 MAX_ARRAYS = 4096

@@ -32,7 +32,7 @@ MFCC_KW = dict(sr=SR, n_mfcc=13, n_fft=2048, hop_length=1024)
 
 
 def spec(**overrides) -> SegmentSpec:
-    """The seed's settings (five 6 s segments at 22050 Hz), with overrides."""
+    """The original course's settings (five 6 s segments at 22050 Hz), with overrides."""
     params = dict(
         sr=SR, n_segments=5, segment_length=132300, n_mfcc=13, n_fft=2048, hop_length=1024,
         offset=0.0,
