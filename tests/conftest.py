@@ -152,10 +152,12 @@ def tone_files(tmp_path_factory):
 # need no markers of their own (``@pytest.mark.slow`` in a file also works).
 #
 # slow: trains a Keras network, starts a process, decodes the real GTZAN audio, runs musicnn
-#       on many windows, or builds the docs.
-# unit: everything else; ``python -m pytest -m unit`` is the quick loop (docs/development.rst).
+#       on many windows or the shipped model, or builds the docs.
+# unit: everything else, doctests included; ``python -m pytest -m unit`` is the quick loop
+#       (docs/development.rst gives its time).
 #
-# A unit test that starts a process fails with a message saying to list it below.
+# A unit test that starts a Python process fails with a message saying to list it below; a
+# test that becomes slow otherwise shows in ``python -m pytest -m unit --durations=20``.
 
 #: Fixtures that make every test using them slow.
 SLOW_FIXTURES = {
@@ -227,8 +229,7 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
 }
 
 #: Slow doctests (``sk_audio_genre.module.object``): the classifiers' examples train.
-SLOW_DOCTESTS = ("sk_audio_genre.classifiers.*", "sk_audio_genre.*GenreClassifier",
-                 "sk_audio_genre.ensemble.seed_ensemble")
+SLOW_DOCTESTS = ("sk_audio_genre.classifiers.*", "sk_audio_genre.*GenreClassifier")
 
 
 def _slow_reason(item) -> str | None:
