@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +144,134 @@ def tone_files(tmp_path_factory):
             paths.append(str(path))
             labels.append(genre)
     return np.array(paths), np.array(labels)
+
+
+# --------------------------------------------------------------------------- unit and slow
+#
+# Every test is marked either ``unit`` or ``slow`` here, at collection, so that test files
+# need no markers of their own (``@pytest.mark.slow`` in a file also works).
+#
+# slow: trains a Keras network, starts a process, decodes the real GTZAN audio, runs musicnn
+#       on many windows or the shipped model, or builds the docs.
+# unit: everything else, doctests included; ``python -m pytest -m unit`` is the quick loop
+#       (docs/development.rst gives its time).
+#
+# A unit test that starts a Python process fails with a message saying to list it below; a
+# test that becomes slow otherwise shows in ``python -m pytest -m unit --durations=20``.
+
+#: Fixtures that make every test using them slow.
+SLOW_FIXTURES = {
+    "shared_data": "reads the real GTZAN audio",
+    "gtzan_root": "reads the real GTZAN audio",
+    "shared_sources": "reads the real GTZAN audio",
+    "built_docs": "builds the docs with Sphinx",
+    "tiny_ensemble": "trains a Keras ensemble",  # test_refusals.py
+    "saved_networks": "trains Keras networks",  # test_bounds.py
+}
+
+#: Slow tests by file: patterns (``fnmatch``) of the test's name, parameters included; a
+#: pattern starting with ``!`` takes tests back out.  Doctests are named
+#: ``sk_audio_genre.module.object``.
+SLOW_TESTS: dict[str, tuple[str, ...]] = {
+    # Keras training
+    "test_sklearn_integration.py": (
+        "test_pipeline_*", "test_make_pipeline_form", "test_grid_search_*", "test_cross_val_*",
+        "test_joblib_*", "test_scikit_learn_common_checks[[]*GenreClassifier(*",
+    ),
+    "test_classifiers.py": (
+        "*", "!test_is_a_classifier_for_scikit_learn*", "!test_signature_lists_*",
+        "!test_repr_shows_*",
+    ),
+    "test_real_data.py": ("*",),
+    "test_dask.py": ("*",),  # a Dask cluster of worker processes
+    "test_package.py": ("test_light_imports_*", "test_first_fit_*", "test_batch_norm_*",
+                        "test_modules_are_submodules_*", "test_unseeded_fit_*",
+                        "test_each_model_has_its_own_*"),
+    "test_architecture.py": ("test_importing_the_package_changes_*",
+                             "test_the_keras_classifiers_change_*",
+                             "test_the_snapshot_sees_*"),
+    "test_dependency_contracts.py": ("*",),  # scikeras fits small Keras models
+    "test_model_format.py": (  # the Keras models (cnn, ensemble) and the musicnn ones
+        "*[[]cnn[]-]*", "*[[]ensemble[]-]*", "*[[]recipe[]-]*", "*[[]segments[]-]*",
+        "test_saving_into_a_used_folder_*", "test_runtime_settings_*",
+        "test_changed_or_missing_file_*", "test_json_edited_after_saving_*",
+        "test_consistent_looking_*", "test_network_shapes_are_checked_*",
+        "test_files_named_outside_*", "test_parameters_that_are_not_json_*",
+        "test_unknown_routed_parameter_*", "test_keras_parameters_*",
+        "test_a_model_that_loading_would_refuse_*", "test_voting_weights_*",
+        "test_extreme_but_finite_voting_*", "test_a_number_too_large_*",
+        "test_whatever_an_estimator_s_checks_*",
+    ),
+    "test_refusals.py": ("test_flat_input_to_a_track_classifier_*",
+                         "test_partial_fit_with_a_new_genre_*"),
+    "test_bounds.py": ("test_network_bounds_*", "test_networks_at_the_bounds_*",
+                       "test_saved_segment_shapes_*", "test_seed_ensemble_is_bounded"),
+    "test_cli.py": ("test_console_script_is_installed", "test_train_*",
+                    "test_a_pickle_in_the_working_directory_never_runs[[]pretrained[]]"),
+    # processes: the benchmark scripts, a closed pipe, killed and racing savers, workers
+    "test_benchmarks.py": ("test_compare_quick", "test_scale_quick", "test_extract_speed_limit",
+                           "test_numpy_simd_*"),
+    "test_cli_dependable.py": ("test_a_closed_pipe_*", "test_c_library_chatter_*",
+                               "test_tracebacks_of_a_bug_*"),
+    "test_threads.py": ("test_loky_workers_*",),
+    "test_segmenter.py": ("test_n_jobs_2_*",),
+    # musicnn over many windows, the shipped model, TensorFlow's tf.nn as a reference
+    "test_embedder.py": ("test_grid_search_and_pickling", "test_n_jobs_gives_*",
+                         "test_pooling_takes_effect", "test_layer_takes_effect",
+                         "test_pipeline_with_a_linear_head_*",
+                         "test_patches_train_a_segment_classifier"),
+    "test_musicnn_network.py": ("test_converted_weights_equal_the_checkpoint_exactly",
+                                "test_forward_equals_the_tf_nn_transcription_*",
+                                "test_forward_is_the_same_patch_by_patch_*",
+                                "test_dead_filter_shortcut_*"),
+    "test_whole_song.py": ("test_musicnn_pools_*", "test_to_the_end_of_a_long_file_*",
+                           "test_only_one_window_*", "test_the_shipped_model_*"),
+    "test_open_set.py": ("test_the_shipped_model_*", "test_the_command_line_prints_*",
+                         "test_predict_says_unknown_*"),
+    "test_pretrained.py": ("test_predicts_a_flac_*", "test_a_file_without_features_*",
+                           "test_load_pretrained_is_*"),
+    "test_model_folders.py": ("test_a_save_killed_*", "test_loads_while_another_process_*",
+                              "test_crafted_arrays_file_is_refused_quickly[[]100000-*"),
+}
+
+#: Slow doctests (``sk_audio_genre.module.object``): the classifiers' examples train.
+SLOW_DOCTESTS = ("sk_audio_genre.classifiers.*", "sk_audio_genre.*GenreClassifier")
+
+
+def _slow_reason(item) -> str | None:
+    for fixture in getattr(item, "fixturenames", ()):
+        if fixture in SLOW_FIXTURES:
+            return SLOW_FIXTURES[fixture]
+    patterns = SLOW_TESTS.get(Path(str(item.path)).name, ())
+    if isinstance(item, pytest.DoctestItem):
+        patterns += SLOW_DOCTESTS
+    listed = [p for p in patterns if not p.startswith("!")]
+    taken_out = [p[1:] for p in patterns if p.startswith("!")]
+    if (any(fnmatch.fnmatchcase(item.name, p) for p in listed)
+            and not any(fnmatch.fnmatchcase(item.name, p) for p in taken_out)):
+        return "listed in conftest.SLOW_TESTS"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") is None and item.get_closest_marker("unit") is None:
+            item.add_marker(pytest.mark.slow if _slow_reason(item) else pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """A unit test that starts a Python process fails, naming the fix.  (Other programs
+    are left alone: libraries run ``ldconfig -p`` to find their shared libraries.)"""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    start = subprocess.Popen.__init__
+
+    def refuse_python(self, args, *more, **kwargs):
+        program = os.path.basename(str(args if isinstance(args, (str, os.PathLike)) else args[0]))
+        if program.startswith(("python", "sk-audio-genre")) or program == Path(sys.executable).name:
+            pytest.fail(f"{request.node.nodeid} is marked unit but starts {program}: list it "
+                        "in tests/conftest.py SLOW_TESTS", pytrace=False)
+        start(self, args, *more, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse_python)

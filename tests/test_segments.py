@@ -7,8 +7,6 @@ message is what tells the user which parameter or segment is wrong.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -26,20 +24,6 @@ from sk_audio_genre._segments import (
 )
 
 NAN = np.nan
-
-
-def test_importing_segments_loads_no_tensorflow():
-    code = (
-        "import sys, sk_audio_genre._segments\n"
-        "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'})\n"
-        "assert 'tensorflow' not in sys.modules, loaded\n"
-        "print(loaded)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
 
 
 # --- check_track_array -------------------------------------------------------------------
