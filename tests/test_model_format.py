@@ -393,9 +393,11 @@ def reverse_classes(document):
      r"class is 'os.system', not one of"),
     ("cnn", lambda d: step(d, 1)["params"].update(nope=1),
      r"unknown parameter 'nope' for SegmentScaler"),
+    ("segments", lambda d: step(d, 1)["state"].update(segment_shape_=[1, 7]),
+     r"segments of \(1, 7\) give 7 values, but its estimator expects"),
 ], ids=["classes-reversed", "classes-fewer-than-rows", "classes-more-than-rows",
         "member-classes", "embedder-size", "segmenter-size", "unknown-class",
-        "unknown-parameter"])  # fmt: skip
+        "unknown-parameter", "segment-shape"])  # fmt: skip
 def test_consistent_looking_but_inconsistent_edit_is_refused(saved, tmp_path, name, edit,
                                                              message):
     folder = copy_of(saved(name), tmp_path)
