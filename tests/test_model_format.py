@@ -721,6 +721,38 @@ def test_whatever_an_estimator_s_checks_raise_is_a_value_error_naming_the_field(
         load_pipeline(folder)
 
 
+def test_an_ensemble_of_more_members_than_seed_ensemble_makes_is_refused(numbers, tmp_path):
+    from sklearn.ensemble import VotingClassifier
+
+    from sk_audio_genre._limits import MAX_ENSEMBLE_MEMBERS
+
+    X, score = numbers
+    y = (score > 0).astype(int)
+    ensemble = VotingClassifier([("a", LogisticRegression()), ("b", LogisticRegression())],
+                                voting="soft").fit(X, y)
+    folder = save_pipeline(ensemble, tmp_path / "model")
+
+    def with_members(n):
+        def edit(document):
+            member = document["model"]["members"][0]
+            document["model"]["members"] = [{**member, "name": f"m{i}"} for i in range(n)]
+        return edit
+
+    rewrite(folder, with_members(MAX_ENSEMBLE_MEMBERS))  # the bound itself loads
+    assert len(load_pipeline(folder).estimators_) == MAX_ENSEMBLE_MEMBERS
+    rewrite(folder, with_members(MAX_ENSEMBLE_MEMBERS + 1))
+    with pytest.raises(ValueError, match=rf"model has {MAX_ENSEMBLE_MEMBERS + 1} members, more "
+                       rf"than {MAX_ENSEMBLE_MEMBERS}: the bound of seed_ensemble"):
+        load_pipeline(folder)
+
+
+def test_a_loaded_segment_classifier_keeps_its_fitted_facts(segments_model, saved):
+    loaded = load_pipeline(saved("segments"))[-1]
+    original = segments_model.model[-1]
+    assert loaded.n_features_in_ == original.n_features_in_
+    assert loaded.segment_shape_ == tuple(original.segment_shape_)
+
+
 # --------------------------------------------------------------------------- metadata
 
 
