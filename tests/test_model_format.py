@@ -744,6 +744,9 @@ def test_an_ensemble_of_more_members_than_seed_ensemble_makes_is_refused(numbers
     with pytest.raises(ValueError, match=rf"model has {MAX_ENSEMBLE_MEMBERS + 1} members, more "
                        rf"than {MAX_ENSEMBLE_MEMBERS}: the bound of seed_ensemble"):
         load_pipeline(folder)
+    rewrite(folder, lambda d: d["model"]["params"].update(voting="hard"))
+    with pytest.raises(ValueError, match=r"model\.params\.voting must be 'soft'"):
+        load_pipeline(folder)
 
 
 def test_a_loaded_segment_classifier_keeps_its_fitted_facts(segments_model, saved):
