@@ -393,9 +393,11 @@ def reverse_classes(document):
      r"class is 'os.system', not one of"),
     ("cnn", lambda d: step(d, 1)["params"].update(nope=1),
      r"unknown parameter 'nope' for SegmentScaler"),
+    ("segments", lambda d: step(d, 1)["state"].update(segment_shape_=[1, 7]),
+     r"segments of \(1, 7\) give 7 values, but its estimator expects"),
 ], ids=["classes-reversed", "classes-fewer-than-rows", "classes-more-than-rows",
         "member-classes", "embedder-size", "segmenter-size", "unknown-class",
-        "unknown-parameter"])  # fmt: skip
+        "unknown-parameter", "segment-shape"])  # fmt: skip
 def test_consistent_looking_but_inconsistent_edit_is_refused(saved, tmp_path, name, edit,
                                                              message):
     folder = copy_of(saved(name), tmp_path)
@@ -718,6 +720,41 @@ def test_whatever_an_estimator_s_checks_raise_is_a_value_error_naming_the_field(
     monkeypatch.setattr(MFCCSegmenter, "_validate_params", overflow)
     with pytest.raises(ValueError, match=r"steps\[0\]\.estimator\.params: int too large"):
         load_pipeline(folder)
+
+
+def test_an_ensemble_of_more_members_than_seed_ensemble_makes_is_refused(numbers, tmp_path):
+    from sklearn.ensemble import VotingClassifier
+
+    from sk_audio_genre._limits import MAX_ENSEMBLE_MEMBERS
+
+    X, score = numbers
+    y = (score > 0).astype(int)
+    ensemble = VotingClassifier([("a", LogisticRegression()), ("b", LogisticRegression())],
+                                voting="soft").fit(X, y)
+    folder = save_pipeline(ensemble, tmp_path / "model")
+
+    def with_members(n):
+        def edit(document):
+            member = document["model"]["members"][0]
+            document["model"]["members"] = [{**member, "name": f"m{i}"} for i in range(n)]
+        return edit
+
+    rewrite(folder, with_members(MAX_ENSEMBLE_MEMBERS))  # the bound itself loads
+    assert len(load_pipeline(folder).estimators_) == MAX_ENSEMBLE_MEMBERS
+    rewrite(folder, with_members(MAX_ENSEMBLE_MEMBERS + 1))
+    with pytest.raises(ValueError, match=rf"model has {MAX_ENSEMBLE_MEMBERS + 1} members, more "
+                       rf"than {MAX_ENSEMBLE_MEMBERS}: the bound of seed_ensemble"):
+        load_pipeline(folder)
+    rewrite(folder, lambda d: d["model"]["params"].update(voting="hard"))
+    with pytest.raises(ValueError, match=r"model\.params\.voting must be 'soft'"):
+        load_pipeline(folder)
+
+
+def test_a_loaded_segment_classifier_keeps_its_fitted_facts(segments_model, saved):
+    loaded = load_pipeline(saved("segments"))[-1]
+    original = segments_model.model[-1]
+    assert loaded.n_features_in_ == original.n_features_in_
+    assert loaded.segment_shape_ == tuple(original.segment_shape_)
 
 
 # --------------------------------------------------------------------------- metadata

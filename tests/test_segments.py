@@ -261,6 +261,28 @@ def test_predict_from_proba_refuses_nan_rows(n_tracks, listed):
         predict_from_proba(CLASSES, proba)
 
 
+def test_predict_from_proba_tells_tracks_without_features_from_overflowed_ones():
+    """With ``n_present``, a non-finite row of a track that had segments is an overflow,
+    named apart from the tracks that had none (both in one message)."""
+    from sk_audio_genre._segments import OVERFLOW_REASON
+
+    proba = np.full((25, 3), 1 / 3)
+    proba[0] = NAN  # no segment
+    proba[1:, 0] = np.inf  # 24 tracks whose output overflowed
+    n_present = np.array([0] + [5] * 24)
+    message = (
+        "Tracks [0] have no present segment (all NaN), so they have no genre; predict_proba "
+        f"gives NaN rows for them. The model's output for tracks {list(range(1, 21))} is not "
+        f"finite: {OVERFLOW_REASON}."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        predict_from_proba(CLASSES, proba, n_present=n_present)
+    proba[0] = 1 / 3  # a NaN row of a track with segments overflowed too
+    proba[0, 1] = NAN
+    with pytest.raises(ValueError, match=r"^The model's output for tracks \[0, 1, 2,"):
+        predict_from_proba(CLASSES, proba, n_present=np.full(25, 5))
+
+
 # --- split_tracks ------------------------------------------------------------------------
 
 
