@@ -722,7 +722,7 @@ def test_whatever_an_estimator_s_checks_raise_is_a_value_error_naming_the_field(
         load_pipeline(folder)
 
 
-def test_an_ensemble_of_more_members_than_seed_ensemble_makes_is_refused(numbers, tmp_path):
+def test_an_ensemble_of_more_members_than_seeded_ensemble_makes_is_refused(numbers, tmp_path):
     from sklearn.ensemble import VotingClassifier
 
     from sk_audio_genre._limits import MAX_ENSEMBLE_MEMBERS
@@ -743,7 +743,7 @@ def test_an_ensemble_of_more_members_than_seed_ensemble_makes_is_refused(numbers
     assert len(load_pipeline(folder).estimators_) == MAX_ENSEMBLE_MEMBERS
     rewrite(folder, with_members(MAX_ENSEMBLE_MEMBERS + 1))
     with pytest.raises(ValueError, match=rf"model has {MAX_ENSEMBLE_MEMBERS + 1} members, more "
-                       rf"than {MAX_ENSEMBLE_MEMBERS}: the bound of seed_ensemble"):
+                       rf"than {MAX_ENSEMBLE_MEMBERS}: the bound of seeded_ensemble"):
         load_pipeline(folder)
     rewrite(folder, lambda d: d["model"]["params"].update(voting="hard"))
     with pytest.raises(ValueError, match=r"model\.params\.voting must be 'soft'"):
