@@ -3,8 +3,8 @@
     python docs/examples/quickstart.py [--data ../shared/data/gtzan] [--epochs 30]
 
 The pretrained path: musicnn's embedding of each track (MusicnnEmbedder), standardised,
-then logistic regression.  The seed's path: MFCCSegmenter (5 segments x 130 frames x 13
-MFCCs per track), SegmentScaler, and the seed's CNN trained from scratch.
+then logistic regression.  The original course's path: MFCCSegmenter (5 segments x 130 frames x 13
+MFCCs per track), SegmentScaler, and the course's CNN trained from scratch.
 Split: 30% of the tracks, stratified by genre, are held out whole (all five
 segments of a track are on one side).  The shipped artist-conscious lists
 fit this 111-track subset badly: its "train" list has no classical track and its
@@ -52,7 +52,7 @@ def main() -> None:
         "musicnn + logistic regression (pretrained)": make_pipeline(
             MusicnnEmbedder(), StandardScaler(), LogisticRegression(max_iter=5000)
         ),
-        "seed CNN on MFCCs (from scratch)": Pipeline(
+        "the course's CNN on MFCCs (from scratch)": Pipeline(
             [
                 ("mfcc", MFCCSegmenter()),
                 ("scale", SegmentScaler()),
