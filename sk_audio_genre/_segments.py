@@ -195,9 +195,14 @@ def window_segments(tracks: np.ndarray, frames: int, hop: int) -> np.ndarray:
 
 
 def expand_segments(
-    tracks: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    tracks: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
+    *, stacklevel: int = 3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
     """One row per present segment, with its track's label and weight.
+
+    ``stacklevel`` is the warning's, counted from this function: 3 names the line that
+    called the estimator method which called this one (one more for a method that
+    scikit-learn's ``_fit_context`` wraps).
 
     Returns
     -------
@@ -232,7 +237,7 @@ def expand_segments(
         warnings.warn(
             f"Tracks {empty.tolist()[:20]} have no present segment and are left out of training.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     track_of_segment = np.nonzero(present)[0]
     weights = None if sample_weight is None else sample_weight[track_of_segment]
@@ -280,13 +285,13 @@ def aggregate_segments(
         present = ~np.isnan(segment_proba[..., 0])
     broken = (present & ~np.isfinite(segment_proba).all(axis=2)).any(axis=1)
     n_present = present.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore"):  # 0 / 0 for a track without present segments
         kept = np.where(present[..., np.newaxis], segment_proba, 0.0)
         mean_proba = kept.sum(axis=1) / n_present
         mean_proba[broken] = np.nan
         if how == "mean":
             return mean_proba, mean_proba
-        winners = np.argmax(np.nan_to_num(segment_proba, nan=-1.0), axis=2)
+        winners = np.argmax(segment_proba, axis=2)  # a missing segment's is masked below
         votes = np.zeros_like(mean_proba)
         for k in range(votes.shape[1]):
             votes[:, k] = ((winners == k) & present).sum(axis=1)

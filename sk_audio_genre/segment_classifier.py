@@ -141,7 +141,7 @@ class SegmentClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         y = check_track_targets(tracks, y)
         if sample_weight is not None:
             sample_weight = check_track_weights(sample_weight, len(tracks))
-        segments, labels, weights = expand_segments(tracks, y, sample_weight)
+        segments, labels, weights = expand_segments(tracks, y, sample_weight, stacklevel=4)
         estimator = LogisticRegression(max_iter=1000) if self.estimator is None else self.estimator
         self.estimator_ = clone(estimator)
         fit_params = {} if weights is None else {"sample_weight": weights}

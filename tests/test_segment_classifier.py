@@ -80,6 +80,15 @@ def test_a_track_with_no_segment_gets_no_genre(tracks):
         clf.predict(empty)
 
 
+def test_the_warning_about_a_track_without_segments_names_the_callers_line(tracks):
+    X, y = tracks
+    X = X.copy()
+    X[1] = np.nan
+    with pytest.warns(UserWarning, match=r"^Tracks \[1\] have no present segment") as record:
+        SegmentClassifier().fit(X, y)
+    assert [w.filename for w in record] == [__file__]  # not scikit-learn's _fit_context
+
+
 def test_the_estimator_parameter_takes_effect_and_is_tunable(tracks):
     X, y = tracks
     tree = SegmentClassifier(DecisionTreeClassifier(max_depth=1, random_state=0)).fit(X, y)

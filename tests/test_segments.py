@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from sklearn.exceptions import DataConversionWarning
+
 from sk_audio_genre._segments import (
     aggregate_segments,
+    check_segment_shape,
     check_track_array,
+    check_track_targets,
     expand_segments,
     predict_from_proba,
     present_segments,
@@ -146,6 +150,63 @@ def test_window_segments_refuses_a_window_longer_than_the_track(timeline_tracks)
         window_segments(timeline_tracks, 13, 1)
 
 
+# --- check_track_targets ----------------------------------------------------------------
+
+
+def test_check_track_targets_refuses_a_label_count_other_than_the_track_count():
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[3, 2\]"):
+        check_track_targets(np.zeros((3, 1, 1, 1)), ["a", "b"])
+
+
+def test_check_track_targets_flattens_a_column_of_labels_with_scikit_learns_warning():
+    with pytest.warns(DataConversionWarning, match="column-vector y was passed"):
+        y = check_track_targets(np.zeros((2, 1, 1, 1)), [["a"], ["b"]])
+    assert y.tolist() == ["a", "b"]
+
+
+# --- check_segment_shape -----------------------------------------------------------------
+
+
+def _refusal(X: np.ndarray, segment_shape: tuple[int, int], n_features_in: int) -> str:
+    tracks, input_shape = check_track_array(X, estimator_name="CNN")
+    with pytest.raises(ValueError) as caught:
+        check_segment_shape(tracks, input_shape, segment_shape,
+                            n_features_in=n_features_in, estimator_name="CNN")
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("coefficients", [2, 13])  # 2: the least that is not 2-D input
+def test_check_segment_shape_tells_2d_input_to_a_model_of_coefficients_what_to_pass(
+    coefficients,
+):
+    assert _refusal(np.zeros((4, 7)), (20, coefficients), 5) == (
+        f"X is 2-D with 7 features, but CNN was fitted on tracks of segments of 20 frames x "
+        f"{coefficients} coefficients: pass X of shape (n_tracks, n_segments, 20, "
+        f"{coefficients}) as MFCCSegmenter returns it, or (n_samples, 20, {coefficients}) for "
+        "one segment per sample."
+    )
+
+
+def test_check_segment_shape_speaks_scikit_learns_words_to_a_model_fitted_on_2d_input():
+    assert _refusal(np.zeros((4, 3)), (4, 1), 4) == (
+        "X has 3 features, but CNN is expecting 4 features as input."
+    )
+
+
+@pytest.mark.parametrize("X", [np.zeros((4, 5, 20, 12)), np.zeros((4, 20, 12))])
+def test_check_segment_shape_names_both_segment_shapes(X):
+    assert _refusal(X, (20, 13), 5) == (
+        "X has segments of 20 frames x 12 coefficients, but CNN was fitted on segments of "
+        "20 x 13."
+    )
+
+
+def test_check_segment_shape_accepts_the_fitted_shape_in_any_layout():
+    for X in (np.zeros((4, 5, 20, 13)), np.zeros((4, 20, 13))):
+        tracks, input_shape = check_track_array(X, estimator_name="CNN")
+        check_segment_shape(tracks, input_shape, (20, 13), n_features_in=5, estimator_name="CNN")
+
+
 # --- expand_segments ---------------------------------------------------------------------
 
 
@@ -221,6 +282,19 @@ def test_aggregate_segments(segment_proba, how, expected):
 def test_aggregate_segments_votes_among_three_classes():
     p = np.array([[[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.2, 0.1, 0.7], [0.3, 0.4, 0.3]]])
     np.testing.assert_allclose(aggregate_segments(p, "vote")[0], [[0.25, 0.25, 0.5]])
+
+
+@pytest.mark.parametrize("how", ["mean", "vote"])
+def test_aggregate_segments_an_overflowed_track_leaves_the_others_alone(segment_proba, how):
+    segment_proba = segment_proba.copy()
+    segment_proba[1, 2] = [np.inf, NAN]  # track 1's last segment overflowed
+    present = ~np.isnan(segment_proba[..., 0])
+    present[1, 2] = True
+    proba, mean_proba = aggregate_segments(segment_proba, how, present)
+    expected_track_0 = {"mean": [0.35, 0.65], "vote": [0.5, 0.5]}[how]
+    np.testing.assert_allclose(proba[0], expected_track_0)
+    np.testing.assert_allclose(mean_proba[0], [0.35, 0.65])
+    assert np.isnan(proba[1:]).all() and np.isnan(mean_proba[1:]).all()
 
 
 @pytest.mark.parametrize("how", ["mean", "vote"])
