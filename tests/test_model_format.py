@@ -605,6 +605,24 @@ def test_model_of_float_labels_is_refused_when_saved(numbers, tmp_path):
     assert not (tmp_path / "floats").exists()
 
 
+@pytest.mark.parametrize("wrapper", ["segmentclassifier", "opensetclassifier"])
+def test_a_wrappers_refusals_name_the_path_to_what_cannot_be_saved(numbers, wrapper, tmp_path):
+    from sk_audio_genre.open_set import OpenSetClassifier
+
+    X, score = numbers
+    wrap = {"segmentclassifier": SegmentClassifier,
+            "opensetclassifier": OpenSetClassifier}[wrapper]
+    if wrapper == "segmentclassifier":
+        X = X[:, np.newaxis, np.newaxis, :]  # tracks of one segment of 1 x 3 values
+    forest = make_pipeline(wrap(RandomForestClassifier(n_estimators=2)))
+    forest.fit(X, (score > 0).astype(int))
+    with pytest.raises(TypeError, match=rf"^model\.{wrapper}\.estimator is a RandomForestClass"):
+        save_pipeline(forest, tmp_path / "forest")
+    floats = make_pipeline(wrap(LogisticRegression())).fit(X, (score > 0) * 1.0)
+    with pytest.raises(TypeError, match=rf"^model\.{wrapper}: class labels \[0\.0, 1\.0\] cannot"):
+        save_pipeline(floats, tmp_path / "floats")
+
+
 def test_unknown_routed_parameter_is_refused(saved, tmp_path):
     folder = copy_of(saved("cnn"), tmp_path)
     rewrite(folder, lambda d: step(d, 2)["params"].update(nope__x=1))
@@ -857,6 +875,24 @@ def test_upgrade_checks_the_old_model_as_a_load_does(lr_multiclass_model, tmp_pa
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize(("kinds", "value", "said"), [
+    (dict, [], "must be an object, got list"),
+    (list, "x", "must be a list, got str"),
+    (str, 1, "must be a string, got int"),
+    (int, 1.5, "must be an integer, got float"),
+    (float, "1", "must be a number, got str"),
+    (type(None), 0, "must be null, got int"),
+    ((int, float), True, "must be an integer or a number, got True"),
+    ((bool, str), 0, "must be true or false or a string, got int"),
+    (bytes, 0, "must be bytes, got int"),  # a kind without a JSON name keeps its own
+])
+def test_a_field_of_the_wrong_kind_is_named_in_jsons_words(kinds, value, said):
+    from sk_audio_genre.model_format import Node, SchemaError
+
+    with pytest.raises(SchemaError, match=rf"^pipeline\.json\.steps\.key {said}\.$"):
+        Node({"key": value}, "pipeline.json.steps").get("key", kinds)
+
+
 def test_upgrade_from_the_command_line(lr_multiclass_model, tmp_path, capsys):
     from sk_audio_genre.model_format import main
 
@@ -871,6 +907,25 @@ def test_upgrade_from_the_command_line(lr_multiclass_model, tmp_path, capsys):
     assert not (tmp_path / "pinned").exists()
     with pytest.raises(SystemExit):  # a command is required
         main([])
+
+
+def test_the_upgrade_commands_help_names_the_program_and_each_argument(capsys):
+    from sk_audio_genre.model_format import main
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["upgrade", "--help"])
+    assert exit_code.value.code == 0
+    usage = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal width
+    for part in ("usage: python -m sk_audio_genre.model_format upgrade [-h] [--sha256 SHA256] "
+                 "source [target]", "source the model folder to read",
+                 "target the folder to write (default: SOURCE)",
+                 "--sha256 SHA256 the expected digest of SOURCE"):
+        assert part in usage
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "{upgrade} ... Rewrite a saved model in the current format version." in usage
+    assert ("upgrade " + upgrade_pipeline.__doc__.splitlines()[0]) in usage
 
 
 def test_a_version_1_folder_is_refused_naming_the_version_and_what_to_do(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -120,28 +123,89 @@ def test_an_open_set_pipeline_saves_and_loads_without_pickles(clusters, tmp_path
     assert loaded[-1].unknown_label == "none" and loaded.predict(probe)[-1] == "none"
 
 
+def test_a_loaded_open_set_classifier_keeps_every_fitted_fact(clusters, tmp_path):
+    from sk_audio_genre.model_format import load_pipeline, save_pipeline
+
+    X, y = clusters
+    model = make_pipeline(StandardScaler(), OpenSetClassifier()).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every parameter is saved (the estimator as a node)
+        loaded = load_pipeline(save_pipeline(model, tmp_path / "model"))[-1]
+    fitted = model[-1]
+    for name in ("classes_", "means_", "precision_", "held_out_distances_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(fitted, name), err_msg=name)
+    assert (loaded.threshold_, loaded.n_features_in_) == (fitted.threshold_, 6)
+    np.testing.assert_array_equal(loaded.estimator_.coef_, fitted.estimator_.coef_)
+
+
+def _open_set_folder(clusters, folder):
+    from sk_audio_genre.model_format import save_pipeline
+
+    X, y = clusters
+    return save_pipeline(make_pipeline(StandardScaler(), OpenSetClassifier()).fit(X, y), folder)
+
+
+def _replace_array(folder, name, value):
+    """Give the open-set step's array ``name`` the value ``value``, re-digested."""
+    from test_model_format import replace_arrays_file, saved_arrays
+
+    arrays = saved_arrays(folder)
+    key = next(k for k in arrays if k.endswith(f".{name}"))
+    arrays[key] = value
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    replace_arrays_file(folder, buffer.getvalue())
+
+
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("threshold_", -1.0, "threshold_ must be positive"),
+    ("threshold_", 0.0, "threshold_ must be positive"),
     ("unknown_label", "metal", "unknown_label is one of the classes"),
 ])
 def test_a_crafted_open_set_state_is_refused(clusters, tmp_path, field, value, message):
     import json
 
-    from sk_audio_genre.model_format import load_pipeline, save_pipeline
+    from sk_audio_genre.model_format import load_pipeline
     from test_model_format import rewrite
 
-    X, y = clusters
-    folder = save_pipeline(make_pipeline(StandardScaler(), OpenSetClassifier()).fit(X, y),
-                           tmp_path / "model")
+    folder = _open_set_folder(clusters, tmp_path / "model")
 
     def edit(document):
         node = document["model"]["steps"][1]["estimator"]
         (node["state"] if field.endswith("_") else node["params"])[field] = value
 
     rewrite(folder, edit)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=rf"pipeline\.json\.model\.steps\[1\]\.\S*{message}"):
         load_pipeline(folder)
     assert json.loads((folder / "pipeline.json").read_text())  # the folder is still JSON
+
+
+def test_any_positive_threshold_is_a_threshold(clusters, tmp_path):
+    """The score is a distance divided by the threshold: a threshold below 1 is as valid."""
+    from sk_audio_genre.model_format import load_pipeline
+    from test_model_format import rewrite
+
+    folder = _open_set_folder(clusters, tmp_path / "model")
+    rewrite(folder, lambda d: d["model"]["steps"][1]["estimator"]["state"].update(
+        threshold_=0.5))
+    assert load_pipeline(folder)[-1].threshold_ == 0.5
+
+
+@pytest.mark.parametrize(("name", "shape", "message"), [
+    ("means_", (2, 6), r"means_ has 2 entries, expected 3\."),  # one per class
+    # as many rows as the means have columns
+    ("precision_", (5, 6), r"precision_ has 5 entries, expected 6\."),
+    ("precision_", (6, 5), r"precision_ must be 6 x 6, like the class means' 6 features; "
+                           r"got \(6, 5\)"),
+])
+def test_open_set_statistics_of_the_wrong_shape_are_refused(clusters, tmp_path, name, shape,
+                                                             message):
+    from sk_audio_genre.model_format import load_pipeline
+
+    folder = _open_set_folder(clusters, tmp_path / "model")
+    _replace_array(folder, name, np.ones(shape))
+    with pytest.raises(ValueError, match=message):
+        load_pipeline(folder)
 
 
 # --------------------------------------------------------------------------- shipped model
