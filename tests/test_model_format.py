@@ -290,7 +290,7 @@ def test_folder_holds_json_and_arrays_only(saved, name, n_networks):
 
 
 def test_saving_into_a_used_folder_removes_stale_files(saved, lr_binary_model, tmp_path):
-    folder = copy_of(saved("cnn"), tmp_path)
+    folder = copy_of(saved("lr_multiclass"), tmp_path)  # another model, and a stale file:
     (folder / "old.weights.h5").write_bytes(b"stale")
     save_pipeline(lr_binary_model.model, folder)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
