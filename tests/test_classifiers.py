@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 
 import numpy as np
 import pytest
@@ -169,7 +170,8 @@ def test_fit_skips_missing_segments_and_empty_tracks(tracks):
     X[1] = np.nan
     with pytest.warns(UserWarning, match=r"Tracks \[1\] have no present segment") as record:
         clf = small(MLPGenreClassifier, epochs=1, batch_size="full").fit(X, y)
-    assert record[0].filename == __file__  # the warning names the line that called fit
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampolines add stack frames
+        assert record[0].filename == __file__  # the warning names the line that called fit
     n_segments = X.shape[0] * X.shape[1] - 2 - 3
     assert clf.model_.optimizer.iterations.numpy() == 1
     assert clf.X_shape_[0] == n_segments
