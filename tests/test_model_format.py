@@ -389,15 +389,15 @@ def reverse_classes(document):
      r"step 'features' gives 76 values .* but step 'scale' expects 226"),
     ("recipe", lambda d: step(d, 0, "mfcc", 0)["params"].update(n_mfcc=20),
      r"step 'segments' gives 20 values .* but step 'statistics' expects 13"),
-    ("cnn", lambda d: step(d, 2).update({"class": "os.system"}),
+    ("lr_multiclass", lambda d: step(d, 1).update({"class": "os.system"}),
      r"class is 'os.system', not one of"),
-    ("cnn", lambda d: step(d, 1)["params"].update(nope=1),
-     r"unknown parameter 'nope' for SegmentScaler"),
+    ("lr_multiclass", lambda d: step(d, 0)["params"].update(nope=1),
+     r"unknown parameter 'nope' for StandardScaler"),
     ("segments", lambda d: step(d, 1)["state"].update(segment_shape_=[1, 7]),
      r"segments of \(1, 7\) give 7 values, but its estimator expects"),
 ], ids=["classes-reversed", "classes-fewer-than-rows", "classes-more-than-rows",
-        "member-classes", "embedder-size", "segmenter-size", "unknown-class",
-        "unknown-parameter", "segment-shape"])  # fmt: skip
+        "ensemble-member-classes", "recipe-embedder-size", "recipe-segmenter-size",
+        "unknown-class", "unknown-parameter", "segment-shape"])  # fmt: skip
 def test_consistent_looking_but_inconsistent_edit_is_refused(saved, tmp_path, name, edit,
                                                              message):
     folder = copy_of(saved(name), tmp_path)
