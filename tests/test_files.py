@@ -6,6 +6,7 @@ features, how much of it is silent) from a table, so each outcome is exact.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,6 +248,8 @@ def test_n_jobs_and_verbose_reach_joblib(monkeypatch):
     assert seen[-1] == {"n_jobs": 2, "verbose": 7, "return_as": "generator"}
 
 
+@pytest.mark.skipif(os.environ.get("JOBLIB_MULTIPROCESSING") == "0",
+                    reason="joblib's multiprocessing backend is switched off")
 def test_backends_that_cannot_yield_get_a_list():
     with joblib.parallel_config(backend="multiprocessing"):
         parallel = reading._parallel(2, 5)  # no worker starts before a call
