@@ -160,6 +160,21 @@ def test_crafted_arrays_file_is_refused_quickly(small_models, tmp_path, make, me
     assert str(path) in str(info.value)
 
 
+def test_members_in_npy_version_2_and_fortran_order_load_as_saved(small_models, tmp_path):
+    """np.save writes format version 2.0 for headers over 64 KiB, and keeps Fortran order."""
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    with np.load(saved_files(folder)[0], allow_pickle=False) as data:
+        members = []
+        for key in data.files:
+            buffer = io.BytesIO()
+            npy_format.write_array(buffer, np.asfortranarray(data[key]), version=(2, 0),
+                                   allow_pickle=False)
+            members.append((f"{key}.npy", buffer.getvalue()))
+    assert any(np.load(io.BytesIO(b)).ndim == 2 for _, b in members)  # a transposed layout
+    replace_arrays_file(folder, zip_of(members))
+    assert which_model(folder, small_models) == 0
+
+
 # --------------------------------------------------------------------------- links
 
 
