@@ -1526,7 +1526,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
             shape, fortran_order, dtype = read_header(member)
         except (ValueError, KeyError) as exc:
             raise ValueError(f"{name}: not a NumPy .npy array ({exc})") from None
-        if dtype.kind not in _PLAIN_KINDS or dtype.fields is not None or dtype.subdtype:
+        if dtype.kind not in _PLAIN_KINDS:  # structured and subarray dtypes are kind "V"
             raise ValueError(f"{name}: dtype {dtype} (a saved model holds plain numbers and "
                              "booleans only)")
         count = math.prod(shape)

@@ -84,7 +84,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
+def npy_header(descr: str | tuple, shape: tuple[int, ...]) -> bytes:
     buffer = io.BytesIO()
     npy_format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False,
                                                "shape": shape})
@@ -137,6 +137,8 @@ ONE = npy_bytes(np.zeros(1))
 @pytest.mark.parametrize("make, message", [
     (first_member_as(HUGE), r"\.npy: its header claims shape \(1000000000000,\) of float64"),
     (first_member_as(npy_header("|O", (3,)) + bytes(24)), r"\.npy: dtype object"),
+    (first_member_as(npy_header(("<f8", (2,)), (3,)) + bytes(48)),
+     r"\.npy: dtype \('<f8', \(2,\)\) \(a saved model holds plain numbers and booleans only\)"),
     (first_member_as(npy_header("<f8", (4,)) + bytes(8)), r"shape \(4,\) of float64 .*32 "
                                                           r"bytes.*holds 8"),
     (first_member_as(b"not an array"), r"\.npy: not a NumPy \.npy array"),
@@ -146,7 +148,7 @@ ONE = npy_bytes(np.zeros(1))
      r"more members than"),
     (nested_members, r"its members claim more bytes than the file holds"),
     (lambda folder: b"not a zip file", r"not a valid arrays file"),
-], ids=["shape-1e12", "object-dtype", "short-data", "not-npy", "not-npy-member",
+], ids=["shape-1e12", "object-dtype", "subarray-dtype", "short-data", "not-npy", "not-npy-member",
         "duplicate-member", "100000-members", "nested-members", "not-zip"])  # fmt: skip
 @pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # the crafted zip's own
 def test_crafted_arrays_file_is_refused_quickly(small_models, tmp_path, make, message):
