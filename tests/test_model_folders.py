@@ -91,11 +91,12 @@ def npy_header(descr: str | tuple, shape: tuple[int, ...]) -> bytes:
     return buffer.getvalue()
 
 
-def zip_of(members: list[tuple[str, bytes]]) -> bytes:
+def zip_of(members: list[tuple[str, bytes]], comment: bytes = b"") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name, data in members:
             archive.writestr(name, data)
+        archive.comment = comment
     return buffer.getvalue()
 
 
@@ -148,8 +149,11 @@ ONE = npy_bytes(np.zeros(1))
      r"more members than"),
     (nested_members, r"its members claim more bytes than the file holds"),
     (lambda folder: b"not a zip file", r"not a valid arrays file"),
-], ids=["shape-1e12", "object-dtype", "subarray-dtype", "short-data", "not-npy", "not-npy-member",
-        "duplicate-member", "100000-members", "nested-members", "not-zip"])  # fmt: skip
+    (lambda folder: zip_of([("a.npy", ONE)], comment=b"a comment after the end record"),
+     r"not a zip archive as np\.savez writes it \(no end record at its end\)"),
+], ids=["shape-1e12", "object-dtype", "subarray-dtype", "short-data", "not-npy",
+        "not-npy-member", "duplicate-member", "100000-members", "nested-members", "not-zip",
+        "zip-comment"])  # fmt: skip
 @pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # the crafted zip's own
 def test_crafted_arrays_file_is_refused_quickly(small_models, tmp_path, make, message):
     folder = save_pipeline(small_models[0].model, tmp_path / "model")
@@ -160,6 +164,16 @@ def test_crafted_arrays_file_is_refused_quickly(small_models, tmp_path, make, me
     # refused before the members are read: 27 s for 100,000 members before the bound
     assert time.perf_counter() - start < 3.0
     assert str(path) in str(info.value)
+
+
+def test_every_byte_of_a_member_is_read(small_models, tmp_path, monkeypatch):
+    """The memory ``np.empty`` hands out may still hold the bytes of an earlier load of the
+    same model: here it holds 7s, so that a byte left unread changes the answer."""
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    empty = np.empty
+    monkeypatch.setattr(np, "empty", lambda shape, dtype=float, **kwargs: np.full(
+        shape, 7, dtype=dtype) if kwargs == {} else empty(shape, dtype, **kwargs))
+    assert which_model(folder, small_models) == 0
 
 
 def test_members_in_npy_version_2_and_fortran_order_load_as_saved(small_models, tmp_path):
