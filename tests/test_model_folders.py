@@ -166,6 +166,37 @@ def test_crafted_arrays_file_is_refused_quickly(small_models, tmp_path, make, me
     assert str(path) in str(info.value)
 
 
+def with_end_record(data: bytes, *, n_members: int | None = None,
+                    directory_size: int | None = None) -> bytes:
+    """``data``, a zip archive without comment, with its end record's member count (both
+    fields) or central directory size replaced: zipfile reads the directory itself and
+    ignores the count."""
+    end = struct.Struct("<4s4H2LH")
+    fields = list(end.unpack(data[-end.size:]))
+    if n_members is not None:
+        fields[3] = fields[4] = n_members
+    if directory_size is not None:
+        fields[5] = directory_size
+    return data[:-end.size] + end.pack(*fields)
+
+
+@pytest.mark.parametrize("claim", [{"n_members": 4097}, {"directory_size": 4096 * 512 + 1}])
+def test_an_end_record_claiming_too_large_a_directory_is_refused_before_it_is_read(
+        small_models, tmp_path, claim):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    replace_arrays_file(folder, with_end_record(saved_files(folder)[0].read_bytes(), **claim))
+    with pytest.raises(ValueError, match=r"it has more members than the 4,096 a model can "
+                                         r"reference$"):
+        load_pipeline(folder)
+
+
+def test_an_end_record_claiming_the_most_members_loads(small_models, tmp_path):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    replace_arrays_file(folder, with_end_record(saved_files(folder)[0].read_bytes(),
+                                                n_members=4096))
+    assert which_model(folder, small_models) == 0
+
+
 def test_every_byte_of_a_member_is_read(small_models, tmp_path, monkeypatch):
     """The memory ``np.empty`` hands out may still hold the bytes of an earlier load of the
     same model: here it holds 7s, so that a byte left unread changes the answer."""
