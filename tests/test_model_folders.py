@@ -190,6 +190,23 @@ def test_an_end_record_claiming_too_large_a_directory_is_refused_before_it_is_re
         load_pipeline(folder)
 
 
+@pytest.mark.parametrize("n_members", [4096, 4097])
+def test_a_directory_holding_more_members_than_its_end_record_says_is_counted(
+        small_models, tmp_path, n_members):
+    """zipfile reads every entry of the directory, whatever count the end record gives."""
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    with np.load(saved_files(folder)[0], allow_pickle=False) as data:
+        members = [(f"{key}.npy", npy_bytes(data[key])) for key in data.files]
+    fillers = [(f"x{i}.npy", ONE) for i in range(n_members - len(members))]
+    data = with_end_record(zip_of(members + fillers), n_members=len(members))
+    replace_arrays_file(folder, data)
+    if n_members > 4096:
+        with pytest.raises(ValueError, match=r"it has more members than the 4,096 a model"):
+            load_pipeline(folder)
+    else:  # members the model does not reference are read and left aside
+        assert which_model(folder, small_models) == 0
+
+
 def test_an_end_record_claiming_the_most_members_loads(small_models, tmp_path):
     folder = save_pipeline(small_models[0].model, tmp_path / "model")
     replace_arrays_file(folder, with_end_record(saved_files(folder)[0].read_bytes(),
