@@ -201,7 +201,8 @@ def test_a_directory_holding_more_members_than_its_end_record_says_is_counted(
     data = with_end_record(zip_of(members + fillers), n_members=len(members))
     replace_arrays_file(folder, data)
     if n_members > 4096:
-        with pytest.raises(ValueError, match=r"more members than the 4,096 a model can reference$"):
+        with pytest.raises(ValueError,
+                           match=r"more members than the 4,096 a model can reference$"):
             load_pipeline(folder)
     else:  # members the model does not reference are read and left aside
         assert which_model(folder, small_models) == 0
