@@ -208,6 +208,22 @@ def test_a_directory_holding_more_members_than_its_end_record_says_is_counted(
         assert which_model(folder, small_models) == 0
 
 
+def encrypted_first_member(folder: Path) -> bytes:
+    """The saved archive with bit 0 of its first directory entry's flags set: encrypted."""
+    data = bytearray(saved_files(folder)[0].read_bytes())
+    flags_at = data.index(b"PK\x01\x02") + 8
+    data[flags_at] |= 0x1
+    return bytes(data)
+
+
+def test_an_encrypted_member_is_refused_by_name(small_models, tmp_path):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    replace_arrays_file(folder, encrypted_first_member(folder))
+    with pytest.raises(ValueError, match=r"\.npy is compressed or encrypted \(save_pipeline "
+                                         r"stores arrays as they are\)$"):
+        load_pipeline(folder)
+
+
 def test_an_end_record_claiming_the_most_members_loads(small_models, tmp_path):
     folder = save_pipeline(small_models[0].model, tmp_path / "model")
     replace_arrays_file(folder, with_end_record(saved_files(folder)[0].read_bytes(),
