@@ -127,7 +127,8 @@ def test_a_loaded_open_set_classifier_keeps_every_fitted_fact(clusters, tmp_path
     from sk_audio_genre.model_format import load_pipeline, save_pipeline
 
     X, y = clusters
-    model = make_pipeline(StandardScaler(), OpenSetClassifier()).fit(X, y)
+    model = make_pipeline(StandardScaler(), OpenSetClassifier(LogisticRegression(C=0.5)))
+    model.fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every parameter is saved (the estimator as a node)
         loaded = load_pipeline(save_pipeline(model, tmp_path / "model"))[-1]
