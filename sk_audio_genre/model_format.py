@@ -92,6 +92,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -883,14 +884,14 @@ def _check_keras_params(params: Node, defaults: dict[str, Any]) -> None:
             raise SchemaError(f"{where}.{key} must be null: a saved model holds no code or "
                               "objects.")
     optimizer = _keras_object(data.get("optimizer", defaults["optimizer"]),
-                              f"{where}.optimizer", "optimizer", keras.optimizers.get)
-    _keras_object(data.get("loss", defaults["loss"]), f"{where}.loss", "loss", keras.losses.get)
+                              f"{where}.optimizer", keras.optimizers)
+    _keras_object(data.get("loss", defaults["loss"]), f"{where}.loss", keras.losses)
     metrics = data.get("metrics", defaults["metrics"])
     if not isinstance(metrics, (list, type(None))):
         raise SchemaError(f"{where}.metrics must be null or a list of metric names.")
     for i, name in enumerate(metrics or []):
         if not (isinstance(name, str) and name in _KERAS_MATCHED_METRICS):
-            _keras_object(name, f"{where}.metrics[{i}]", "metric", keras.metrics.get)
+            _keras_object(name, f"{where}.metrics[{i}]", keras.metrics)
     allowed = {"optimizer": set(optimizer.get_config()),
                "fit": _keywords(keras.Model.fit) - set(defaults),
                "compile": _keywords(keras.Model.compile) - set(defaults)}
@@ -920,18 +921,21 @@ def _check_keras_params(params: Node, defaults: dict[str, Any]) -> None:
                           f"optimizer: {exc}") from None
 
 
-def _keras_object(value: Any, field: str, kind: str, get: Callable[[str], Any]) -> Any:
-    """What Keras' ``get`` resolves the name ``value`` to, if it is one of Keras' own."""
+def _keras_object(value: Any, field: str, kind: ModuleType) -> Any:
+    """What ``kind.get`` resolves the name ``value`` to, if it is one of Keras' own.
+
+    ``kind`` is ``keras.optimizers``, ``keras.losses`` or ``keras.metrics``.
+    """
+    kinds = "keras." + kind.__name__.rsplit(".", 1)[-1]
     if not isinstance(value, str):
-        raise SchemaError(f"{field} must be the name of a Keras {kind} (such as those in "
-                          f"keras.{kind}s), got {type(value).__name__}.")
+        raise SchemaError(f"{field} must be a name from {kinds}, got {type(value).__name__}.")
     try:
-        resolved = get(value)
+        resolved = kind.get(value)
     except Exception:
         resolved = None
     # Keras' own class, function or instance, not one that other code registered
     if not str(getattr(resolved, "__module__", "")).startswith("keras."):
-        raise SchemaError(f"{field} is {value!r}, which Keras does not know as a {kind}.")
+        raise SchemaError(f"{field} is {value!r}, which is not a name from {kinds}.")
     return resolved
 
 

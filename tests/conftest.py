@@ -19,6 +19,11 @@ DATA_ENV = "SK_AUDIO_GENRE_DATA"
 REQUIRE_DATA_ENV = "SK_AUDIO_GENRE_REQUIRE_DATA"
 SR = 22050
 
+if "mutmut" in sys.modules:
+    # mutmut runs each mutant in a process forked from one that imported this file: importing
+    # TensorFlow once here spares every mutant that reaches a Keras test the 5-8 s import
+    import keras  # noqa: F401
+
 
 def shared_data_dir() -> Path:
     """The shared data folder: ``$SK_AUDIO_GENRE_DATA`` or ``../shared/data`` beside the repo."""

@@ -631,14 +631,18 @@ def test_unknown_routed_parameter_is_refused(saved, tmp_path):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"optimizer": {"class_name": "Adam", "config": {}}}, r"optimizer must be the name of"),
-    ({"optimizer": ["adam"]}, r"optimizer must be the name of"),
-    ({"optimizer": "os.system"}, r"optimizer is 'os.system', which Keras does not know"),
-    ({"loss": "os.system"}, r"loss is 'os.system', which Keras does not know"),
-    ({"loss": ["sparse_categorical_crossentropy"]}, r"loss must be the name of"),
+    ({"optimizer": {"class_name": "Adam", "config": {}}},
+     r"optimizer must be a name from keras\.optimizers, got dict\."),
+    ({"optimizer": ["adam"]}, r"optimizer must be a name from keras\.optimizers, got list\."),
+    ({"optimizer": "os.system"},
+     r"optimizer is 'os.system', which is not a name from keras\.optimizers\."),
+    ({"loss": "os.system"}, r"loss is 'os.system', which is not a name from keras\.losses\."),
+    ({"loss": ["sparse_categorical_crossentropy"]},
+     r"loss must be a name from keras\.losses, got list\."),
     ({"metrics": "accuracy"}, r"metrics must be null or a list of"),
-    ({"metrics": ["accuracy", "os.system"]}, r"metrics\[1\] is 'os.system', which Keras"),
-    ({"model": "os.system"}, r"\.model must be null"),
+    ({"metrics": ["accuracy", "os.system"]},
+     r"metrics\[1\] is 'os.system', which is not a name from keras\.metrics\."),
+    ({"model": "os.system"}, r"\.model must be null: a saved model holds no code or objects\."),
     ({"build_fn": "os.system"}, r"\.build_fn must be null"),
     ({"callbacks": ["EarlyStopping"]}, r"\.callbacks must be null"),
     ({"model__foo": 1}, r"model__foo: a saved model routes only optimizer__, fit__ and compile__"),
@@ -677,9 +681,25 @@ def test_keras_parameters_a_saved_model_can_hold_are_kept(cnn_model, saved, tmp_
     np.testing.assert_array_equal(loaded.predict_proba(cnn_model.X), cnn_model.proba)
 
 
+def test_keras_settings_a_file_leaves_out_are_the_class_defaults(saved, tmp_path):
+    folder = copy_of(saved("cnn"), tmp_path)
+    names = ("optimizer", "loss", "metrics")
+
+    def leave_out(document):
+        params = step(document, 2)["params"]
+        for name in names:
+            del params[name]
+
+    rewrite(folder, leave_out)
+    network = load_pipeline(folder)[-1]
+    defaults = type(network)().get_params()
+    assert {name: network.get_params()[name] for name in names} == {
+        name: defaults[name] for name in names}
+
+
 @pytest.mark.parametrize("name, settings, message", [
     ("cnn", {"fit__epochs": 5}, r"fit__epochs: 'epochs' is not one of"),
-    ("cnn", {"optimizer": "nadamw"}, r"optimizer is 'nadamw', which Keras does not know"),
+    ("cnn", {"optimizer": "nadamw"}, r"optimizer is 'nadamw', which is not a name from keras\.optimizers"),
     ("ensemble", {"weights": [0, 0]}, r"weights sum to 0\.0"),
     ("ensemble", {"weights": [float("nan"), 1]}, r"weights must be finite and non-negative"),
 ], ids=["keras-routed", "keras-optimizer", "voting-zero", "voting-nan"])  # fmt: skip
