@@ -262,11 +262,22 @@ def load_estimator(node: Node, reader: Any) -> Any:
 # --------------------------------------------------------------------------- parameters
 
 
+def is_runtime_param(key: str) -> bool:
+    """Whether ``key`` sets a runtime setting, routed or not (``n_jobs``, ``fit__verbose``).
+
+    Examples
+    --------
+    >>> is_runtime_param("fit__verbose"), is_runtime_param("verbosity")
+    (True, False)
+    """
+    return key.rsplit("__", 1)[-1] in RUNTIME_PARAMS
+
+
 def dump_params(estimator: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict:
     """``get_params(deep=False)`` as JSON values, without runtime settings; warns on others."""
     params, unsaved = {}, []
     for key, value in sorted(estimator.get_params(deep=False).items()):
-        if key.rsplit("__", 1)[-1] in RUNTIME_PARAMS or key in skip:
+        if is_runtime_param(key) or key in skip:
             continue
         value = list(value) if isinstance(value, tuple) else value
         try:
@@ -297,7 +308,7 @@ def build_with_params(cls: type, node: Node, **fixed: Any) -> Any:
     given = {}
     routed = tuple(f"{prefix}__" for prefix in getattr(cls, "_routing_prefixes", ()))
     for key, value in params.data.items():
-        if key.rsplit("__", 1)[-1] in RUNTIME_PARAMS:
+        if is_runtime_param(key):
             continue  # never taken from a file, routed (fit__verbose) or not
         if key not in defaults and not key.startswith(routed or ("\0",)):
             raise SchemaError(f"{params.where} has unknown parameter {key!r} for {cls.__name__}.")
@@ -898,7 +909,7 @@ def _check_keras_params(params: Node, defaults: dict[str, Any]) -> None:
     routed_to_optimizer = {}
     for key, value in data.items():
         prefix, routed, name = key.partition("__")
-        if not routed or name.rsplit("__", 1)[-1] in RUNTIME_PARAMS:
+        if not routed or is_runtime_param(key):
             continue  # build_with_params ignores runtime settings
         if prefix not in allowed:
             raise SchemaError(f"{where}.{key}: a saved model routes only optimizer__, fit__ "

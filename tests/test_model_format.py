@@ -327,6 +327,14 @@ def test_runtime_settings_written_into_the_file_are_ignored(saved, tmp_path):
         assert params[where + "verbose"] == 0
 
 
+def test_n_jobs_and_verbose_routed_in_a_network_file_are_ignored(saved, tmp_path):
+    folder = copy_of(saved("cnn"), tmp_path)
+    # at any depth of routing, as build_with_params ignores them
+    written = {"fit__verbose": 2, "fit__a__b__verbose": 1, "optimizer__x__n_jobs": 4}
+    rewrite(folder, lambda d: step(d, 2)["params"].update(written))
+    assert not set(written) & set(load_pipeline(folder)[-1].get_params())
+
+
 # --------------------------------------------------------------------------- tampering
 
 
@@ -647,17 +655,21 @@ def test_unknown_routed_parameter_is_refused(saved, tmp_path):
     ({"callbacks": ["EarlyStopping"]}, r"\.callbacks must be null"),
     ({"model__foo": 1}, r"model__foo: a saved model routes only optimizer__, fit__ and compile__"),
     ({"callbacks__patience": 1}, r"callbacks__patience: a saved model routes only"),
-    ({"compile__bogus": 1}, r"compile__bogus: 'bogus' is not one of .*'jit_compile'"),
+    ({"compile__bogus": 1}, r"compile__bogus: 'bogus' is not one of .*'jit_compile'.*\], the "
+     r"compile__ parameters a saved model may hold\."),
+    ({"compile__jit_compile__x": 1}, r"compile__jit_compile__x: 'jit_compile__x' is not one of"),
     ({"compile__optimizer": "sgd"}, r"compile__optimizer: 'optimizer' is not one of"),
     ({"fit__callbacks": "EarlyStopping"}, r"fit__callbacks: 'callbacks' is not one of"),
     ({"fit__epochs": 10**9}, r"fit__epochs: 'epochs' is not one of"),
     ({"optimizer__bogus": 1}, r"optimizer__bogus: 'bogus' is not one of .*'beta_1'"),
     ({"optimizer__learning_rate": {"class_name": "ExponentialDecay"}},
-     r"optimizer__learning_rate must be a number, string, true, false or null"),
-    ({"optimizer__learning_rate": "fast"}, r"optimizer__learning_rate"),
+     r"optimizer__learning_rate must be a number, string, true, false or null, got dict\."),
+    ({"optimizer__learning_rate": "fast", "optimizer__beta_1": 0.5},
+     r"optimizer__learning_rate='fast', optimizer__beta_1=0\.5 cannot configure the Adam "
+     r"optimizer: "),
 ], ids=["optimizer-dict", "optimizer-list", "optimizer-unknown", "loss-unknown", "loss-list",
         "metrics-string", "metrics-unknown", "model", "build_fn", "callbacks", "model__",
-        "callbacks__", "compile__bogus", "compile__optimizer", "fit__callbacks",
+        "callbacks__", "compile__bogus", "compile__deeper", "compile__optimizer", "fit__callbacks",
         "fit__epochs", "optimizer__bogus", "optimizer__dict", "optimizer__string"])  # fmt: skip
 def test_keras_parameters_a_saved_model_cannot_hold_are_refused(saved, tmp_path, params,
                                                                 message):
