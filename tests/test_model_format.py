@@ -128,22 +128,23 @@ def fitted(model, X, y) -> SimpleNamespace:
 
 
 # --------------------------------------------------------------------------- fitted models
+# Session scope: a run that interleaves these tests with other modules' (mutmut runs them
+# fastest first) would otherwise fit and save every model again at each switch of module.
 
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def numbers():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
     return X, X[:, 0] + 0.3 * rng.normal(size=40)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lr_binary_model(numbers):
     X, score = numbers
     return fitted(make_pipeline(StandardScaler(), LogisticRegression()), X, (score > 0).astype(int))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lr_multiclass_model(numbers):
     X, score = numbers
     y = np.array(["a", "b", "c"])[np.digitize(score, [-0.5, 0.5])]
@@ -161,20 +162,20 @@ def write_tones(folder: Path, seconds: float, genres: dict[str, float]) -> tuple
     return paths, np.array(labels)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def short_files(tmp_path_factory):
     """Six 2 s files of two genres: low tones and high tones."""
     return write_tones(tmp_path_factory.mktemp("short"), 2.0, {"low": 220.0, "high": 3000.0})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def long_files(tmp_path_factory):
     """Six 6 s files of three genres (musicnn reads 3 s patches)."""
     return write_tones(tmp_path_factory.mktemp("long"), 6.0,
                        {"low": 220.0, "mid": 880.0, "high": 3000.0})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def recipe_model(long_files):
     recipe = musicnn_recipe(n_jobs=2).set_params(
         features__musicnn__duration=3.0, features__musicnn__verbose=1,
@@ -183,21 +184,21 @@ def recipe_model(long_files):
     return fitted(recipe, *long_files)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cnn_model(short_files):
     pipe = make_pipeline(MFCCSegmenter(n_segments=2, segment_duration=1.0), SegmentScaler(),
                          tiny_cnn())
     return fitted(pipe, *short_files)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def segments_model(long_files):
     pipe = make_pipeline(MusicnnEmbedder(pooling="none", duration=6.0),
                          SegmentClassifier(make_pipeline(StandardScaler(), LogisticRegression())))
     return fitted(pipe, *long_files)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ensemble_model(short_files):
     """Members are fitted on encoded labels (0, 1), the ensemble on the genres' names."""
     from sk_audio_genre.ensemble import seeded_ensemble as seed_ensemble
@@ -207,7 +208,7 @@ def ensemble_model(short_files):
     return fitted(pipe, *short_files)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def saved(request, tmp_path_factory):
     """``saved(name)``: the folder of ``<name>_model``, saved once; copy it to change it."""
     folders = {}
