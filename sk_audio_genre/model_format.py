@@ -310,7 +310,7 @@ def build_with_params(cls: type, node: Node, **fixed: Any) -> Any:
     for key, value in params.data.items():
         if is_runtime_param(key):
             continue  # never taken from a file, routed (fit__verbose) or not
-        if key not in defaults and not key.startswith(routed or ("\0",)):
+        if key not in defaults and not (routed and key.startswith(routed)):
             raise SchemaError(f"{params.where} has unknown parameter {key!r} for {cls.__name__}.")
         if isinstance(value, list) and isinstance(defaults.get(key), tuple):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)

@@ -337,6 +337,19 @@ def test_n_jobs_and_verbose_routed_in_a_network_file_are_ignored(saved, tmp_path
     assert not set(written) & set(load_pipeline(folder)[-1].get_params())
 
 
+def test_a_runtime_setting_first_in_a_file_hides_none_of_the_parameters_after_it(
+        cnn_model, saved, tmp_path):
+    folder = copy_of(saved("cnn"), tmp_path)
+
+    def put_verbose_first(document):
+        node = step(document, 2)
+        node["params"] = {"verbose": 1, **node["params"]}
+
+    rewrite(folder, put_verbose_first)
+    network = load_pipeline(folder)[-1]
+    assert network.get_params() == cnn_model.model[-1].get_params()
+
+
 # --------------------------------------------------------------------------- tampering
 
 
