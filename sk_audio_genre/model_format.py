@@ -313,7 +313,7 @@ def build_with_params(cls: type, node: Node, **fixed: Any) -> Any:
         if key not in defaults and not (routed and key.startswith(routed)):
             raise SchemaError(f"{params.where} has unknown parameter {key!r} for {cls.__name__}.")
         if isinstance(value, list) and isinstance(defaults.get(key), tuple):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            value = tuple(value)  # JSON has lists: filters=(32, 64, 128) as the class has it
         if key not in defaults or defaults[key] != value:
             given[key] = value
     try:
@@ -1430,11 +1430,10 @@ def _open_in_folder(path: Path, *, named_in: Path | None = None) -> BinaryIO:
         raise _Vanished(f"Model file {path}{named} does not exist.") from None
     except OSError as exc:
         raise ValueError(f"Model file {path}{named} cannot be opened: {exc.strerror}.") from None
-    fh = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        fh.close()
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a directory
+        os.close(fd)
         raise ValueError(f"Model file {path}{named} is not a plain file; refused.")
-    return fh
+    return os.fdopen(fd, "rb")
 
 
 def _read_json_bytes(json_path: Path) -> bytes:

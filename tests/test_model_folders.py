@@ -12,11 +12,13 @@ from __future__ import annotations
 import copy
 import io
 import os
+import re
 import shutil
 import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -265,9 +267,63 @@ def test_pipeline_json_linked_out_of_the_folder_is_refused(small_models, tmp_pat
     outside.parent.mkdir()
     shutil.move(folder / JSON_NAME, outside)
     (folder / JSON_NAME).symlink_to(outside)
-    with pytest.raises(ValueError, match="outside the model folder") as info:
+    with pytest.raises(ValueError, match=rf"Model file {re.escape(str(folder / JSON_NAME))} "
+                       rf"resolves to {re.escape(str(outside))}, outside the model folder"):
         load_pipeline(folder)
-    assert str(folder / JSON_NAME) in str(info.value)
+
+
+def test_an_arrays_file_linked_out_of_the_folder_is_refused_naming_the_json(small_models,
+                                                                            tmp_path):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    [path] = saved_files(folder)
+    outside = tmp_path / path.name
+    shutil.move(path, outside)
+    path.symlink_to(outside)
+    with pytest.raises(ValueError, match=re.escape(
+            f"Model file {path} (named in {folder / JSON_NAME}) resolves to {outside}, outside "
+            "the model folder; refused.")):
+        load_pipeline(folder)
+
+
+def test_a_link_swapped_in_after_the_check_is_not_followed(small_models, tmp_path, monkeypatch):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    [path] = saved_files(folder)
+    outside = tmp_path / path.name
+    shutil.move(path, outside)
+    path.symlink_to(outside)
+    # the link appears between resolving the name (which then saw a plain file) and opening it
+    resolve = Path.resolve
+    monkeypatch.setattr(Path, "resolve",
+                        lambda self, strict=False: self if self == path else resolve(self, strict))
+    with pytest.raises(ValueError, match=re.escape(f"Model file {path} (named in "
+                                                   f"{folder / JSON_NAME}) cannot be opened: ")):
+        load_pipeline(folder)
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, os.mkdir], ids=["fifo", "directory"])
+def test_a_model_file_that_is_not_a_plain_file_is_refused_without_waiting(small_models,
+                                                                          tmp_path, make):
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    [path] = saved_files(folder)
+    path.unlink()
+    make(path)  # opening a pipe for reading waits for a writer, unless told not to
+    errors = []
+
+    def load():
+        try:
+            load_pipeline(folder)
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():
+        os.close(os.open(path, os.O_WRONLY))  # a writer that lets the waiting open return
+        thread.join()
+        pytest.fail("loading waited on a pipe")
+    assert errors == [f"Model file {path} (named in {folder / JSON_NAME}) is not a plain "
+                      "file; refused."]
 
 
 def test_a_link_inside_the_folder_is_followed(small_models, tmp_path):

@@ -496,12 +496,15 @@ def nested(depth: int):
     (edited(lambda d: d.update(format_version=1)),
      r"'format_version' is 1: its genre networks' weights are Keras HDF5 files"),
     (edited(lambda d: d.update(format="other.format")), r"'format' is 'other.format'"),
+    (edited(lambda d: step(d, 0)["params"].update(with_mean="yes")),
+     r"steps\[0\]\.estimator\.params: The 'with_mean' parameter of StandardScaler must be an "
+     r"instance of 'bool'"),
     (with_literal("1e400"), r"1e400|finite"),
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[None])), r"n_iter_"),
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[2**63])),
      r"n_iter_ must be a list of integers from 0 to 2147483647"),
 ], ids=["not-json", "list", "nan", "infinity", "deep-100000", "deep-100", "17MB", "null",
-        "string-for-int", "true-for-int", "format-version", "format", "1e400",
+        "string-for-int", "true-for-int", "format-version", "format", "constraint", "1e400",
         "null-item", "count-2**63"])  # fmt: skip
 def test_malformed_json_is_a_value_error_naming_the_file(saved, tmp_path, write, message):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
