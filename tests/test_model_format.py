@@ -11,7 +11,9 @@ import copy
 import hashlib
 import io
 import json
+import re
 import shutil
+import tracemalloc
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,6 +30,8 @@ from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder, SegmentClassifier, Se
 from sk_audio_genre.model_format import (
     FORMAT_VERSION,
     JSON_NAME,
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
     READ_VERSIONS,
     _content_digest,
     arrays_file_name,
@@ -478,8 +482,6 @@ def nested(depth: int):
     return {"deep": json.loads("[" * depth + "]" * depth)}
 
 
-
-
 @pytest.mark.parametrize("write, message", [
     (lambda p: p.write_text("{not json"), r"not JSON"),
     (lambda p: p.write_text("[1, 2]"), r"must be a JSON object, got list"),
@@ -513,6 +515,42 @@ def test_malformed_json_is_a_value_error_naming_the_file(saved, tmp_path, write,
     with pytest.raises(ValueError, match=message) as info:
         load_pipeline(folder)
     assert str(path) in str(info.value)
+
+
+def test_json_nested_to_the_limit_loads_and_one_level_more_is_refused(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    # the document's object, "metadata"'s and MAX_JSON_DEPTH - 2 levels of lists
+    rewrite(folder, lambda d: d["metadata"].update(nested(MAX_JSON_DEPTH - 2)))
+    load_pipeline(folder)
+    rewrite(folder, lambda d: d["metadata"].update(nested(MAX_JSON_DEPTH - 1)))
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_pipeline(folder)
+
+
+def test_json_of_the_largest_size_loads_and_one_byte_more_is_refused(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    path = folder / JSON_NAME
+    text = path.read_bytes()
+    path.write_bytes(text + b" " * (MAX_JSON_BYTES - len(text)))
+    load_pipeline(folder)
+    path.write_bytes(text + b" " * (MAX_JSON_BYTES + 1 - len(text)))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{path} has over {MAX_JSON_BYTES:,} bytes, more than a model file can be.")):
+        load_pipeline(folder)
+
+
+def test_an_oversized_json_is_not_read_whole(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    with open(folder / JSON_NAME, "r+b") as fh:
+        fh.truncate(8 * MAX_JSON_BYTES)  # a sparse file: 128 MiB of zeros on no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="more than a model file can be"):
+            load_pipeline(folder)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MAX_JSON_BYTES
 
 
 def test_model_digest_of_a_list_names_the_file(saved, tmp_path):
