@@ -30,6 +30,7 @@ from sk_audio_genre import MFCCSegmenter, MusicnnEmbedder, SegmentClassifier, Se
 from sk_audio_genre.model_format import (
     FORMAT_VERSION,
     JSON_NAME,
+    MAX_ARRAYS_FILE_BYTES,
     MAX_JSON_BYTES,
     MAX_JSON_DEPTH,
     READ_VERSIONS,
@@ -358,16 +359,58 @@ def test_a_runtime_setting_first_in_a_file_hides_none_of_the_parameters_after_it
 
 
 @pytest.mark.parametrize("change, message", [
-    (flip_a_byte, "SHA-256"),
-    (Path.unlink, "does not exist"),
+    (flip_a_byte, "Model file {path} does not match {json}: its SHA-256 is [0-9a-f]{{64}}, the "
+                  "model file records [0-9a-f]{{64}}. The file was changed, truncated or "
+                  "replaced; re-download or re-save the model."),
+    (Path.unlink, "Model file {path} \\(named in {json}\\) does not exist\\."),
 ], ids=["arrays-byte", "arrays-deleted"])  # fmt: skip
 def test_changed_or_missing_file_is_refused(saved, tmp_path, change, message):
     folder = copy_of(saved("cnn"), tmp_path)
     [path] = saved_files(folder)
     change(path)
-    with pytest.raises(ValueError, match=message) as info:
+    with pytest.raises(ValueError, match=message.format(
+            path=re.escape(str(path)), json=re.escape(str(folder / JSON_NAME)))):
         load_pipeline(folder)
-    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("files, message", [
+    (lambda name, digest: {}, r"steps\[0\]\.estimator\.arrays\.\w+: 'files' lists no arrays "
+                              r"file\."),
+    (lambda name, digest: {name: digest[:-1]}, r"'files'\['arrays-[0-9a-f]{64}\.npz'\] must be "
+                                               r"a SHA-256 hex digest\."),
+    (lambda name, digest: {name: digest, arrays_file_name("0" * 64): "0" * 64},
+     r"'files' may list only the arrays file, named 'arrays-<its SHA-256>\.npz' in format "
+     r"version 3; it lists \['arrays-0{64}\.npz', 'arrays-[0-9a-f]{64}\.npz'\]\."),
+], ids=["none", "not-a-digest", "two"])  # fmt: skip
+def test_files_must_list_the_arrays_file_alone(saved, tmp_path, files, message):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, lambda d: d.update(files=files(*next(iter(d["files"].items())))))
+    with pytest.raises(ValueError, match=message):
+        load_pipeline(folder)
+
+
+def test_an_array_the_arrays_file_does_not_hold_is_refused(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, lambda d: step(d, 1)["arrays"].update(coef_="nope"))
+    [path] = saved_files(folder)
+    with pytest.raises(ValueError, match=rf"steps\[1\]\.estimator\.arrays\.coef_: array 'nope' "
+                                         rf"is not in {re.escape(path.name)}\."):
+        load_pipeline(folder)
+
+
+def test_an_arrays_file_over_the_bound_is_refused_unread(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    [path] = saved_files(folder)
+    with open(path, "r+b") as fh:
+        fh.truncate(MAX_ARRAYS_FILE_BYTES)  # sparse: no disk
+    with pytest.raises(ValueError, match="does not match"):  # hashed: at the bound
+        load_pipeline(folder)
+    with open(path, "r+b") as fh:
+        fh.truncate(MAX_ARRAYS_FILE_BYTES + 1)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{path} is {MAX_ARRAYS_FILE_BYTES + 1:,} bytes, more than the "
+            f"{MAX_ARRAYS_FILE_BYTES:,} an arrays file may have.")):
+        load_pipeline(folder)
 
 
 @pytest.mark.parametrize("edit", [
