@@ -398,6 +398,31 @@ def test_an_array_the_arrays_file_does_not_hold_is_refused(saved, tmp_path):
         load_pipeline(folder)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.astype(np.int64), r"must be a 2-D array of kind 'f', got int64 with shape "
+                                   r"\(3, 3\)\."),
+    (np.ravel, r"must be a 2-D array of kind 'f', got float64 with shape \(9,\)\."),
+    (lambda a: np.where(np.eye(3, dtype=bool), np.nan, a), r"holds NaN or infinite values\."),
+], ids=["kind", "rank", "nan"])  # fmt: skip
+def test_an_array_of_another_kind_rank_or_with_nan_is_refused(saved, tmp_path, change,
+                                                              message):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    member = step(json.loads((folder / JSON_NAME).read_text()), 1)["arrays"]["coef_"]
+    arrays = saved_arrays(folder)
+    arrays[member] = change(arrays[member])
+    replace_arrays_file(folder, npz_bytes(arrays))
+    with pytest.raises(ValueError, match=r"steps\[1\]\.estimator\.arrays\.coef_ " + message):
+        load_pipeline(folder)
+
+
+def test_a_missing_field_is_named(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, lambda d: step(d, 1)["state"].pop("n_features_in_"))
+    with pytest.raises(ValueError, match=r"steps\[1\]\.estimator\.state has no "
+                                         r"'n_features_in_' field\."):
+        load_pipeline(folder)
+
+
 def test_an_arrays_file_over_the_bound_is_refused_unread(saved, tmp_path):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     [path] = saved_files(folder)
