@@ -49,6 +49,7 @@ from sk_audio_genre.recipes import musicnn_recipe
 from conftest import tone
 
 SR = 22050
+FLOAT = np.finfo(np.float64)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -413,6 +414,32 @@ def test_an_array_of_another_kind_rank_or_with_nan_is_refused(saved, tmp_path, c
     replace_arrays_file(folder, npz_bytes(arrays))
     with pytest.raises(ValueError, match=r"steps\[1\]\.estimator\.arrays\.coef_ " + message):
         load_pipeline(folder)
+
+
+@pytest.mark.parametrize("n_iter", [[0], [2**31 - 1]], ids=["zero", "int32-max"])
+def test_counts_at_their_bounds_load_as_the_integers_fit_makes(saved, tmp_path, n_iter):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, lambda d: step(d, 1)["state"].update(n_iter_=n_iter))
+    loaded = load_pipeline(folder)[-1].n_iter_
+    assert loaded.dtype == np.int32  # as LogisticRegression.fit makes it
+    assert loaded.tolist() == n_iter
+
+
+def test_a_folder_replaced_at_every_attempt_is_refused_after_the_last(saved, tmp_path,
+                                                                      monkeypatch):
+    from sk_audio_genre import model_format
+
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    saved_files(folder)[0].unlink()  # each attempt finds the arrays file gone ...
+    attempts = iter(range(100))
+    read = model_format._read_json_bytes  # ... and a new pipeline.json when it looks again
+    monkeypatch.setattr(model_format, "_read_json_bytes",
+                        lambda path: read(path) + b" " * next(attempts))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{folder / JSON_NAME} was replaced {model_format.MAX_LOAD_ATTEMPTS} times while "
+            "it was being loaded; load it again once the saves into its folder are done.")):
+        load_pipeline(folder)
+    assert next(attempts) == model_format.MAX_LOAD_ATTEMPTS
 
 
 def test_a_missing_field_is_named(saved, tmp_path):
@@ -851,7 +878,8 @@ def test_a_model_that_loading_would_refuse_is_not_saved(saved, tmp_path, name, s
 
 
 @pytest.mark.parametrize("weights, message", [
-    ([0, 0], r"sum to 0"),
+    ([0, 0], r"sum to 0\.0; the members' probabilities are averaged with these weights, "
+             r"which needs a positive, finite sum \(and one no smaller than 2\.2e-308\)\."),
     ([1e308, 1e308], r"sum to inf"),
     ([-1, 2], r"must be finite and non-negative"),
     ([1e-320, 1e-320], r"sum to 2e-320"),
@@ -859,6 +887,7 @@ def test_a_model_that_loading_would_refuse_is_not_saved(saved, tmp_path, name, s
     ([1], r"one number per member"),
 ], ids=["zero-sum", "overflowing-sum", "negative", "subnormal-sum", "string",
         "too-few"])  # fmt: skip
+@pytest.mark.filterwarnings("error")  # the overflowing sum is refused, not warned about
 def test_voting_weights_that_cannot_average_are_refused(saved, tmp_path, weights, message):
     folder = copy_of(saved("ensemble"), tmp_path)
     rewrite(folder, lambda d: step(d, 2)["params"].update(weights=weights))
@@ -868,13 +897,23 @@ def test_voting_weights_that_cannot_average_are_refused(saved, tmp_path, weights
     assert "model.steps[2].estimator.params.weights" in str(info.value)
 
 
+@pytest.mark.parametrize("weights", [[1e300, 1e300], [2**63, 2**63], [FLOAT.max / 2] * 2],
+                         ids=["1e300", "2**63", "sum-at-the-largest-float"])
 def test_extreme_but_finite_voting_weights_average_like_equal_ones(ensemble_model, saved,
-                                                                    tmp_path):
+                                                                    tmp_path, weights):
     folder = copy_of(saved("ensemble"), tmp_path)
-    rewrite(folder, lambda d: step(d, 2)["params"].update(weights=[1e300, 1e300]))
+    rewrite(folder, lambda d: step(d, 2)["params"].update(weights=weights))
     proba = load_pipeline(folder).predict_proba(ensemble_model.X)
     # (p1 w + p2 w) / 2w rounds three times: within a few ulps of (p1 + p2) / 2
     np.testing.assert_allclose(proba, ensemble_model.proba, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("weights", [[FLOAT.max, 0], [FLOAT.smallest_normal / 2] * 2],
+                         ids=["largest-float", "sum-at-the-smallest-normal"])
+def test_voting_weights_at_the_bounds_load(saved, tmp_path, weights):
+    folder = copy_of(saved("ensemble"), tmp_path)
+    rewrite(folder, lambda d: step(d, 2)["params"].update(weights=weights))
+    assert load_pipeline(folder)[-1].weights == weights
 
 
 def test_a_number_too_large_for_a_parameter_is_a_value_error(saved, tmp_path):
