@@ -442,6 +442,32 @@ def test_a_folder_replaced_at_every_attempt_is_refused_after_the_last(saved, tmp
     assert next(attempts) == model_format.MAX_LOAD_ATTEMPTS
 
 
+def test_a_model_of_one_feature_round_trips(numbers, tmp_path):
+    X, score = numbers
+    case = fitted(make_pipeline(StandardScaler(), LogisticRegression()), X[:, :1],
+                  (score > 0).astype(int))
+    loaded = load_pipeline(save_pipeline(case.model, tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict_proba(case.X), case.proba)
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("lr_multiclass", lambda d: step(d, 0)["state"].update(n_features_in_=0),
+     r"steps\[0\]\.estimator\.state\.n_features_in_ must be a positive integer, got 0\."),
+    ("lr_multiclass", lambda d: step(d, 1)["state"].update(classes_=["a"]),
+     r"steps\[1\]\.estimator\.state\.classes_ must list 2 or more strings or integers\."),
+    ("cnn", lambda d: step(d, 2)["state"].update(segment_shape_=[43, 13, 1]),
+     r"steps\[2\]\.estimator\.state\.segment_shape_ must be two positive integers\."),
+    ("cnn", lambda d: step(d, 2)["state"].update(segment_shape_=[43.5, 13]),
+     r"steps\[2\]\.estimator\.state\.segment_shape_ must be two positive integers\."),
+], ids=["no-features", "one-class", "three-axes", "fraction"])  # fmt: skip
+def test_sizes_and_classes_that_fit_cannot_make_are_refused(saved, tmp_path, name, edit,
+                                                              message):
+    folder = copy_of(saved(name), tmp_path)
+    rewrite(folder, edit)
+    with pytest.raises(ValueError, match=message):
+        load_pipeline(folder)
+
+
 def test_a_missing_field_is_named(saved, tmp_path):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     rewrite(folder, lambda d: step(d, 1)["state"].pop("n_features_in_"))
