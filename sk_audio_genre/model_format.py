@@ -967,9 +967,7 @@ def _shape(node: Node, key: str) -> tuple[int, int]:
 def _history(state: Node) -> dict[str, list]:
     history = state.child("history_")
     for key, values in history.data.items():
-        if not isinstance(values, list) or not all(
-                v is None or _is_number(v)
-                for v in values):
+        if not (isinstance(values, list) and all(v is None or _is_number(v) for v in values)):
             raise SchemaError(f"{history.where}.{key} must be a list of numbers.")
     return history.data
 

@@ -468,6 +468,22 @@ def test_sizes_and_classes_that_fit_cannot_make_are_refused(saved, tmp_path, nam
         load_pipeline(folder)
 
 
+@pytest.mark.parametrize("history, message", [
+    ({"loss": [0.5, None]}, None),  # a NaN loss is saved as null
+    ({"loss": "0.5"}, r"history_\.loss must be a list of numbers\."),
+    ({"loss": [0.5, "0.4"]}, r"history_\.loss must be a list of numbers\."),
+], ids=["null", "string", "string-item"])  # fmt: skip
+def test_a_networks_training_history_holds_numbers_or_nulls(saved, tmp_path, history,
+                                                             message):
+    folder = copy_of(saved("cnn"), tmp_path)
+    rewrite(folder, lambda d: step(d, 2)["state"].update(history_=history))
+    if message is None:  # null loads as NaN again
+        np.testing.assert_array_equal(load_pipeline(folder)[-1].history_["loss"], [0.5, np.nan])
+    else:
+        with pytest.raises(ValueError, match=r"steps\[2\]\.estimator\.state\." + message):
+            load_pipeline(folder)
+
+
 def test_a_missing_field_is_named(saved, tmp_path):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     rewrite(folder, lambda d: step(d, 1)["state"].pop("n_features_in_"))
