@@ -484,6 +484,65 @@ def test_a_networks_training_history_holds_numbers_or_nulls(saved, tmp_path, his
             load_pipeline(folder)
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["model"]["steps"][1].update(name=""), r"steps\[1\]\.name '' must be non-empty"),
+    (lambda d: d["model"]["steps"][1].update(name="a__b"), r"steps\[1\]\.name 'a__b' must be "),
+    (lambda d: d["model"]["steps"][1].update(name=d["model"]["steps"][0]["name"]),
+     r"steps\[1\]\.name 'standardscaler' must be non-empty, unique and free of '__'\."),
+    (lambda d: d["model"].update(steps=[]), r"model\.steps must not be empty\."),
+], ids=["empty", "separator", "twice", "no-steps"])  # fmt: skip
+def test_step_names_scikit_learn_cannot_take_are_refused(saved, tmp_path, edit, message):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    rewrite(folder, edit)
+    with pytest.raises(ValueError, match=message):
+        load_pipeline(folder)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d, arrays: step(d, 2).update(weights=[1]), r"weights must list array names\."),
+    (lambda d, arrays: step(d, 2)["weights"].__setitem__(0, "nope"),
+     r"weights\[0\]: array 'nope' is not in arrays-"),
+    (lambda d, arrays: arrays.update({step(d, 2)["weights"][0]: np.zeros((3, 3, 1, 4), int)}),
+     r"weights must be finite floating-point arrays\."),
+    (lambda d, arrays: arrays.update({step(d, 2)["weights"][0]: np.full((3, 3, 1, 4), np.nan)}),
+     r"weights must be finite floating-point arrays\."),
+], ids=["not-names", "missing", "integers", "nan"])  # fmt: skip
+def test_network_weights_that_are_not_finite_float_arrays_are_refused(saved, tmp_path, edit,
+                                                                      message):
+    folder = copy_of(saved("cnn"), tmp_path)
+    arrays = saved_arrays(folder)
+    rewrite(folder, lambda d: edit(d, arrays))
+    replace_arrays_file(folder, npz_bytes(arrays))
+    with pytest.raises(ValueError, match=r"steps\[2\]\.estimator\." + message):
+        load_pipeline(folder)
+
+
+def test_a_network_of_the_most_weights_loads_and_one_more_is_refused(saved, monkeypatch):
+    from sk_audio_genre import model_format
+
+    folder = saved("cnn")
+    arrays = saved_arrays(folder)
+    keys = step(json.loads((folder / JSON_NAME).read_text()), 2)["weights"]
+    n_weights = sum(arrays[key].size for key in keys)
+    monkeypatch.setattr(model_format, "MAX_NETWORK_WEIGHTS", n_weights)
+    load_pipeline(folder)
+    monkeypatch.setattr(model_format, "MAX_NETWORK_WEIGHTS", n_weights - 1)
+    with pytest.raises(ValueError, match=rf"steps\[2\]\.estimator: more than "
+                                         rf"{n_weights - 1:,} weights\."):
+        load_pipeline(folder)
+
+
+def test_a_scale_of_another_length_is_refused(saved, tmp_path):
+    folder = copy_of(saved("lr_multiclass"), tmp_path)
+    member = step(json.loads((folder / JSON_NAME).read_text()), 0)["arrays"]["scale_"]
+    arrays = saved_arrays(folder)
+    arrays[member] = arrays[member][:2]
+    replace_arrays_file(folder, npz_bytes(arrays))
+    with pytest.raises(ValueError, match=r"steps\[0\]\.estimator\.arrays\.scale_ has 2 "
+                                         r"entries, expected 3\."):
+        load_pipeline(folder)
+
+
 def test_a_missing_field_is_named(saved, tmp_path):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     rewrite(folder, lambda d: step(d, 1)["state"].pop("n_features_in_"))
@@ -798,10 +857,11 @@ def test_model_of_float_labels_is_refused_when_saved(numbers, tmp_path):
     """Class labels are kept as strings or integers; floats are refused by name, before
     anything is written (a float label would not come back as the same value)."""
     X, score = numbers
-    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, (score > 0) * 1.0)
-    with pytest.raises(TypeError, match=r"logisticregression: class labels \[0\.0, 1\.0\] "
-                                        r"cannot be saved; the no-pickle format keeps strings "
-                                        r"or integers"):
+    y = np.digitize(score, np.quantile(score, [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])) * 1.0
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    with pytest.raises(TypeError, match=r"logisticregression: class labels \[0\.0, 1\.0, 2\.0, "
+                                        r"3\.0, 4\.0\] cannot be saved; the no-pickle format "
+                                        r"keeps strings or integers"):  # the first 5 of 6
         save_pipeline(model, tmp_path / "floats")
     assert not (tmp_path / "floats").exists()
 

@@ -162,6 +162,7 @@ def _replace_array(folder, name, value):
     ("threshold_", -1.0, "threshold_ must be positive"),
     ("threshold_", 0.0, "threshold_ must be positive"),
     ("unknown_label", "metal", "unknown_label is one of the classes"),
+    ("classes_", ["blues", "jazz", "rock"], r"state\.classes_ differ from its estimator's\."),
 ])
 def test_a_crafted_open_set_state_is_refused(clusters, tmp_path, field, value, message):
     import json
