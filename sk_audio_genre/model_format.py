@@ -367,10 +367,21 @@ def positive_int(node: Node, key: str) -> int:
 
 
 def count_array(node: Node, key: str, dtype: type) -> np.ndarray:
-    """A list of counts (``n_iter_``, ``n_samples_seen_``) as the integer array fit makes."""
+    """A list of counts (``n_iter_``, ``n_samples_seen_``) as the array fit makes.
+
+    Counts are integers, as ints or, for a float ``dtype``, as whole floats: a
+    StandardScaler fitted on data with missing values counts each feature's samples in
+    float64.
+    """
     values = node.get(key, list)
-    largest = np.iinfo(dtype).max
-    if not all(_is_int(v) and 0 <= v <= largest for v in values):
+    if np.issubdtype(dtype, np.floating):
+        largest = 2**53  # every integer up to it is a float64
+
+        def whole(v: Any) -> bool:
+            return _is_number(v) and float(v).is_integer()
+    else:
+        largest, whole = np.iinfo(dtype).max, _is_int
+    if not all(whole(v) and 0 <= v <= largest for v in values):
         raise SchemaError(f"{node.where}.{key} must be a list of integers from 0 to {largest}.")
     return np.asarray(values, dtype=dtype)
 
@@ -519,7 +530,10 @@ class StandardScalerCodec(Codec):
         scaler.n_features_in_ = n
         seen = state.get("n_samples_seen_", (int, list))
         scaler.n_samples_seen_ = (seen if isinstance(seen, int)
-                                  else count_array(state, "n_samples_seen_", np.int64))
+                                  else count_array(state, "n_samples_seen_", np.float64))
+        if np.ndim(scaler.n_samples_seen_) == 1 and len(scaler.n_samples_seen_) != n:
+            raise SchemaError(f"{state.where}.n_samples_seen_ has {len(seen)} entries, "
+                              f"expected {n}.")
         keys = node.child("arrays").data
         scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n) if "mean_" in keys else None
         scaler.var_ = array(node, reader, "var_", ndim=1, length=n) if "var_" in keys else None

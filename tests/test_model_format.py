@@ -543,6 +543,21 @@ def test_a_scale_of_another_length_is_refused(saved, tmp_path):
         load_pipeline(folder)
 
 
+@pytest.mark.parametrize("scaler, missing", [
+    (StandardScaler(), True), (StandardScaler(with_mean=False, with_std=False), False)],
+    ids=["counts-per-feature", "no-mean"])  # fmt: skip
+def test_a_scalers_fitted_state_round_trips(numbers, tmp_path, scaler, missing):
+    X = numbers[0].copy()
+    if missing:
+        X[0, 1] = np.nan  # then n_samples_seen_ counts each feature
+    model = make_pipeline(scaler).fit(X)
+    loaded = load_pipeline(save_pipeline(model, tmp_path / "m"))[0]
+    for name in ("n_samples_seen_", "mean_", "var_", "scale_"):
+        expected = getattr(model[0], name)
+        np.testing.assert_array_equal(getattr(loaded, name), expected)
+        assert np.asarray(getattr(loaded, name)).dtype == np.asarray(expected).dtype
+
+
 def test_a_missing_field_is_named(saved, tmp_path):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     rewrite(folder, lambda d: step(d, 1)["state"].pop("n_features_in_"))
@@ -699,11 +714,16 @@ def nested(depth: int):
      r"instance of 'bool'"),
     (with_literal("1e400"), r"1e400|finite"),
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[None])), r"n_iter_"),
+    (edited(lambda d: step(d, 0)["state"].update(n_samples_seen_=[40, 39.5, 40])),
+     r"n_samples_seen_ must be a list of integers from 0 to 9007199254740992\."),
+    (edited(lambda d: step(d, 0)["state"].update(n_samples_seen_=[40, 40])),
+     r"n_samples_seen_ has 2 entries, expected 3\."),
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[2**63])),
      r"n_iter_ must be a list of integers from 0 to 2147483647"),
 ], ids=["not-json", "list", "nan", "infinity", "deep-100000", "deep-100", "17MB", "null",
         "string-for-int", "true-for-int", "format-version", "format", "constraint", "1e400",
-        "null-item", "count-2**63"])  # fmt: skip
+        "null-item", "fraction-of-a-count", "counts-per-feature",
+        "count-2**63"])  # fmt: skip
 def test_malformed_json_is_a_value_error_naming_the_file(saved, tmp_path, write, message):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     path = folder / JSON_NAME
