@@ -532,13 +532,14 @@ def test_a_network_of_the_most_weights_loads_and_one_more_is_refused(saved, monk
         load_pipeline(folder)
 
 
-def test_a_scale_of_another_length_is_refused(saved, tmp_path):
+@pytest.mark.parametrize("name", ["scale_", "mean_"])
+def test_a_scalers_array_of_another_length_is_refused(saved, tmp_path, name):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
-    member = step(json.loads((folder / JSON_NAME).read_text()), 0)["arrays"]["scale_"]
+    member = step(json.loads((folder / JSON_NAME).read_text()), 0)["arrays"][name]
     arrays = saved_arrays(folder)
     arrays[member] = arrays[member][:2]
     replace_arrays_file(folder, npz_bytes(arrays))
-    with pytest.raises(ValueError, match=r"steps\[0\]\.estimator\.arrays\.scale_ has 2 "
+    with pytest.raises(ValueError, match=rf"steps\[0\]\.estimator\.arrays\.{name} has 2 "
                                          r"entries, expected 3\."):
         load_pipeline(folder)
 
@@ -1057,7 +1058,8 @@ def test_whatever_an_estimator_s_checks_raise_is_a_value_error_naming_the_field(
         load_pipeline(folder)
 
 
-def test_an_ensemble_of_more_members_than_seeded_ensemble_makes_is_refused(numbers, tmp_path):
+def test_a_vote_of_more_members_than_the_bound_is_refused(numbers, tmp_path):
+    """The bound is seeded_ensemble's; the id avoids 'ensemble', which mutmut's run skips."""
     from sklearn.ensemble import VotingClassifier
 
     from sk_audio_genre._limits import MAX_ENSEMBLE_MEMBERS
