@@ -532,15 +532,15 @@ def test_a_network_of_the_most_weights_loads_and_one_more_is_refused(saved, monk
         load_pipeline(folder)
 
 
-@pytest.mark.parametrize("name", ["scale_", "mean_"])
-def test_a_scalers_array_of_another_length_is_refused(saved, tmp_path, name):
+@pytest.mark.parametrize("index, name", [(0, "scale_"), (0, "mean_"), (1, "intercept_")])
+def test_an_array_of_another_length_is_refused(saved, tmp_path, index, name):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
-    member = step(json.loads((folder / JSON_NAME).read_text()), 0)["arrays"][name]
+    member = step(json.loads((folder / JSON_NAME).read_text()), index)["arrays"][name]
     arrays = saved_arrays(folder)
     arrays[member] = arrays[member][:2]
     replace_arrays_file(folder, npz_bytes(arrays))
-    with pytest.raises(ValueError, match=rf"steps\[0\]\.estimator\.arrays\.{name} has 2 "
-                                         r"entries, expected 3\."):
+    with pytest.raises(ValueError, match=rf"steps\[{index}\]\.estimator\.arrays\.{name} has "
+                                         r"2 entries, expected 3\."):
         load_pipeline(folder)
 
 
@@ -717,13 +717,15 @@ def nested(depth: int):
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[None])), r"n_iter_"),
     (edited(lambda d: step(d, 0)["state"].update(n_samples_seen_=[40, 39.5, 40])),
      r"n_samples_seen_ must be a list of integers from 0 to 9007199254740992\."),
+    (edited(lambda d: step(d, 1)["state"].update(n_features_in_=4)),
+     r"steps\[1\]\.estimator\.arrays\.coef_ has 3 columns, but n_features_in_ is 4\."),
     (edited(lambda d: step(d, 0)["state"].update(n_samples_seen_=[40, 40])),
      r"n_samples_seen_ has 2 entries, expected 3\."),
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[2**63])),
      r"n_iter_ must be a list of integers from 0 to 2147483647"),
 ], ids=["not-json", "list", "nan", "infinity", "deep-100000", "deep-100", "17MB", "null",
         "string-for-int", "true-for-int", "format-version", "format", "constraint", "1e400",
-        "null-item", "fraction-of-a-count", "counts-per-feature",
+        "null-item", "fraction-of-a-count", "coef-columns", "counts-per-feature",
         "count-2**63"])  # fmt: skip
 def test_malformed_json_is_a_value_error_naming_the_file(saved, tmp_path, write, message):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
@@ -1084,6 +1086,26 @@ def test_a_vote_of_more_members_than_the_bound_is_refused(numbers, tmp_path):
         load_pipeline(folder)
     rewrite(folder, lambda d: d["model"]["params"].update(voting="hard"))
     with pytest.raises(ValueError, match=r"model\.params\.voting must be 'soft'"):
+        load_pipeline(folder)
+
+
+def test_a_vote_keeps_its_settings_and_refuses_members_of_other_classes(numbers, tmp_path):
+    from sklearn.ensemble import VotingClassifier
+
+    X, score = numbers
+    y = np.array(["a", "b", "c"])[np.digitize(score, [-0.5, 0.5])]
+    vote = VotingClassifier([("a", LogisticRegression()), ("b", LogisticRegression(C=0.1))],
+                            voting="soft", weights=[1, 3], flatten_transform=False).fit(X, y)
+    folder = save_pipeline(vote, tmp_path / "model")
+    loaded = load_pipeline(folder)
+    assert (loaded.weights, loaded.flatten_transform) == ([1, 3], False)
+    # exact: the saved model, its settings, this process (see the round-trip test)
+    np.testing.assert_array_equal(loaded.predict_proba(X), vote.predict_proba(X))
+    rewrite(folder, lambda d: d["model"]["members"][1]["estimator"]["state"].update(
+        classes_=[0, 1, 3]))
+    with pytest.raises(ValueError, match=re.escape(
+            "model.members[1]: member classes [0, 1, 3] are not the ensemble's 3 encoded "
+            "classes 0..2.")):
         load_pipeline(folder)
 
 
