@@ -532,7 +532,8 @@ def test_a_network_of_the_most_weights_loads_and_one_more_is_refused(saved, monk
         load_pipeline(folder)
 
 
-@pytest.mark.parametrize("index, name", [(0, "scale_"), (0, "mean_"), (0, "var_"), (1, "intercept_")])
+@pytest.mark.parametrize("index, name",
+                         [(0, "scale_"), (0, "mean_"), (0, "var_"), (1, "intercept_")])
 def test_an_array_of_another_length_is_refused(saved, tmp_path, index, name):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     member = step(json.loads((folder / JSON_NAME).read_text()), index)["arrays"][name]
