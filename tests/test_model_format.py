@@ -532,16 +532,19 @@ def test_a_network_of_the_most_weights_loads_and_one_more_is_refused(saved, monk
         load_pipeline(folder)
 
 
-@pytest.mark.parametrize("index, name",
-                         [(0, "scale_"), (0, "mean_"), (0, "var_"), (1, "intercept_")])
-def test_an_array_of_another_length_is_refused(saved, tmp_path, index, name):
-    folder = copy_of(saved("lr_multiclass"), tmp_path)
+@pytest.mark.parametrize("model, index, name", [
+    ("lr_multiclass", 0, "scale_"), ("lr_multiclass", 0, "mean_"), ("lr_multiclass", 0, "var_"),
+    ("lr_multiclass", 1, "intercept_"), ("cnn", 1, "mean_"), ("cnn", 1, "scale_"),
+])  # fmt: skip
+def test_an_array_of_another_length_is_refused(saved, tmp_path, model, index, name):
+    folder = copy_of(saved(model), tmp_path)
     member = step(json.loads((folder / JSON_NAME).read_text()), index)["arrays"][name]
     arrays = saved_arrays(folder)
+    length = len(arrays[member])
     arrays[member] = arrays[member][:2]
     replace_arrays_file(folder, npz_bytes(arrays))
     with pytest.raises(ValueError, match=rf"steps\[{index}\]\.estimator\.arrays\.{name} has "
-                                         r"2 entries, expected 3\."):
+                                         rf"2 entries, expected {length}\."):
         load_pipeline(folder)
 
 
@@ -558,6 +561,25 @@ def test_a_scalers_fitted_state_round_trips(numbers, tmp_path, scaler, missing):
         expected = getattr(model[0], name)
         np.testing.assert_array_equal(getattr(loaded, name), expected)
         assert np.asarray(getattr(loaded, name)).dtype == np.asarray(expected).dtype
+
+
+def test_steps_whose_sizes_do_not_chain_are_refused(short_files, tmp_path):
+    from sk_audio_genre import SegmentStatistics
+
+    pipe = make_pipeline(MFCCSegmenter(n_segments=1, segment_duration=1.0), SegmentStatistics(),
+                         LogisticRegression())
+    folder = save_pipeline(pipe.fit(*short_files), tmp_path / "m")
+    rewrite(folder, lambda d: step(d, 0)["params"].update(n_mfcc=20))
+    # the middle step takes 13 coefficients and gives 26 statistics
+    with pytest.raises(ValueError, match=re.escape(
+            "model: step 'mfccsegmenter' gives 20 values per frame or track but step "
+            "'segmentstatistics' expects 13.")):
+        load_pipeline(folder)
+    # each parameter within its range, together not: the segmenter's own check, as fit makes it
+    rewrite(folder, lambda d: step(d, 0)["params"].update(n_mfcc=13, hop_length=4096))
+    with pytest.raises(ValueError, match=r"model\.steps\[0\]\.estimator\.params: "
+                                         r"hop_length=4096 is longer than n_fft=2048"):
+        load_pipeline(folder)
 
 
 def test_a_missing_field_is_named(saved, tmp_path):
@@ -718,6 +740,8 @@ def nested(depth: int):
     (edited(lambda d: step(d, 1)["state"].update(n_iter_=[None])), r"n_iter_"),
     (edited(lambda d: step(d, 0)["state"].update(n_samples_seen_=[40, 39.5, 40])),
      r"n_samples_seen_ must be a list of integers from 0 to 9007199254740992\."),
+    (edited(lambda d: step(d, 0)["arrays"].pop("mean_")),
+     r"steps\[0\]\.estimator\.arrays has no mean_ but with_mean is true\."),
     (edited(lambda d: step(d, 1)["state"].update(n_features_in_=4)),
      r"steps\[1\]\.estimator\.arrays\.coef_ has 3 columns, but n_features_in_ is 4\."),
     (edited(lambda d: step(d, 0)["state"].update(n_samples_seen_=[40, 40])),
@@ -726,7 +750,7 @@ def nested(depth: int):
      r"n_iter_ must be a list of integers from 0 to 2147483647"),
 ], ids=["not-json", "list", "nan", "infinity", "deep-100000", "deep-100", "17MB", "null",
         "string-for-int", "true-for-int", "format-version", "format", "constraint", "1e400",
-        "null-item", "fraction-of-a-count", "coef-columns", "counts-per-feature",
+        "null-item", "fraction-of-a-count", "no-mean", "coef-columns", "counts-per-feature",
         "count-2**63"])  # fmt: skip
 def test_malformed_json_is_a_value_error_naming_the_file(saved, tmp_path, write, message):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
