@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 #: mutmut's exit codes for a mutant, as its results name them.
-OUTCOMES = {None: "not checked", 0: "survived", 1: "killed", 36: "timeout", -24: "timeout",
-            152: "timeout"}
+OUTCOMES = {None: "not checked", 0: "survived", 1: "killed", 33: "no tests", 36: "timeout",
+            -24: "timeout", 152: "timeout"}
 
 
 def results(meta: Path) -> dict[str, int | None]:
@@ -48,22 +48,25 @@ def function_of(mutant: str) -> str:
 
 
 def report(codes: dict[str, int | None]) -> str:
-    """One line per function: mutants, killed, survived, timeout, not checked, survivors."""
+    """One line per function: mutants, killed, survived, timeout, no tests, not checked,
+    survivors."""
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     survivors: dict[str, list[int]] = collections.defaultdict(list)
     for mutant, code in codes.items():
         counts[function_of(mutant)][OUTCOMES.get(code, f"exit {code}")] += 1
         if code == 0:
             survivors[function_of(mutant)].append(int(mutant.rsplit("_", 1)[-1]))
-    lines = [f"{'function':44} mutants killed survived timeout unchecked  survivors"]
+    lines = [f"{'function':44} mutants killed survived timeout notests unchecked  survivors"]
     total: collections.Counter = collections.Counter()
     for function in sorted(counts):
         c = counts[function]
         total.update(c)
         lines.append(f"{function:44} {sum(c.values()):7} {c['killed']:6} {c['survived']:8} "
-                     f"{c['timeout']:7} {c['not checked']:9}  {sorted(survivors[function])}")
+                     f"{c['timeout']:7} {c['no tests']:7} {c['not checked']:9}  "
+                     f"{sorted(survivors[function])}")
     lines.append(f"{'all':44} {sum(total.values()):7} {total['killed']:6} "
-                 f"{total['survived']:8} {total['timeout']:7} {total['not checked']:9}")
+                 f"{total['survived']:8} {total['timeout']:7} {total['no tests']:7} "
+                 f"{total['not checked']:9}")
     return "\n".join(lines)
 
 
