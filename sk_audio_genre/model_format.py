@@ -529,11 +529,12 @@ class StandardScalerCodec(Codec):
         n = positive_int(state, "n_features_in_")
         scaler.n_features_in_ = n
         seen = state.get("n_samples_seen_", (int, list))
-        scaler.n_samples_seen_ = (seen if isinstance(seen, int)
-                                  else count_array(state, "n_samples_seen_", np.float64))
-        if np.ndim(scaler.n_samples_seen_) == 1 and len(scaler.n_samples_seen_) != n:
-            raise SchemaError(f"{state.where}.n_samples_seen_ has {len(seen)} entries, "
-                              f"expected {n}.")
+        if isinstance(seen, list):  # one count per feature: fit saw missing values
+            seen = count_array(state, "n_samples_seen_", np.float64)
+            if len(seen) != n:
+                raise SchemaError(f"{state.where}.n_samples_seen_ has {len(seen)} entries, "
+                                  f"expected {n}.")
+        scaler.n_samples_seen_ = seen
         keys = node.child("arrays").data
         scaler.mean_ = array(node, reader, "mean_", ndim=1, length=n) if "mean_" in keys else None
         scaler.var_ = array(node, reader, "var_", ndim=1, length=n) if "var_" in keys else None

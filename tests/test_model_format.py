@@ -91,6 +91,17 @@ def npz_bytes(arrays: dict[str, np.ndarray], save=np.savez) -> bytes:
     return buffer.getvalue()
 
 
+def change_array(folder: Path, index: int, name: str, change) -> np.ndarray:
+    """Give step ``index``'s array ``name`` the value ``change(array)``, re-digested, as a
+    careful forger would; returns the array as it was."""
+    member = step(json.loads((folder / JSON_NAME).read_text()), index)["arrays"][name]
+    arrays = saved_arrays(folder)
+    before = arrays[member]
+    arrays[member] = change(before)
+    replace_arrays_file(folder, npz_bytes(arrays))
+    return before
+
+
 def step(document: dict, *names: int | str) -> dict:
     """The estimator node reached by step indices or member/transformer names."""
     node = document["model"]
@@ -408,10 +419,7 @@ def test_an_array_the_arrays_file_does_not_hold_is_refused(saved, tmp_path):
 def test_an_array_of_another_kind_rank_or_with_nan_is_refused(saved, tmp_path, change,
                                                               message):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
-    member = step(json.loads((folder / JSON_NAME).read_text()), 1)["arrays"]["coef_"]
-    arrays = saved_arrays(folder)
-    arrays[member] = change(arrays[member])
-    replace_arrays_file(folder, npz_bytes(arrays))
+    change_array(folder, 1, "coef_", change)
     with pytest.raises(ValueError, match=r"steps\[1\]\.estimator\.arrays\.coef_ " + message):
         load_pipeline(folder)
 
@@ -538,11 +546,7 @@ def test_a_network_of_the_most_weights_loads_and_one_more_is_refused(saved, monk
 ])  # fmt: skip
 def test_an_array_of_another_length_is_refused(saved, tmp_path, model, index, name):
     folder = copy_of(saved(model), tmp_path)
-    member = step(json.loads((folder / JSON_NAME).read_text()), index)["arrays"][name]
-    arrays = saved_arrays(folder)
-    length = len(arrays[member])
-    arrays[member] = arrays[member][:2]
-    replace_arrays_file(folder, npz_bytes(arrays))
+    length = len(change_array(folder, index, name, lambda a: a[:2]))
     with pytest.raises(ValueError, match=rf"steps\[{index}\]\.estimator\.arrays\.{name} has "
                                          rf"2 entries, expected {length}\."):
         load_pipeline(folder)
