@@ -1079,7 +1079,7 @@ def save_pipeline(
     """
     directory = Path(directory)
     metadata = dict(metadata or {})
-    _canonical({"metadata": metadata})  # refuses metadata that is not JSON, before any work
+    _canonical(metadata)  # refuses metadata that is not JSON, before any work
     try:
         _check_metadata(Node(metadata, "metadata"))
     except SchemaError as exc:

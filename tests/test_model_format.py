@@ -304,6 +304,23 @@ def test_digest_changes_when_a_fitted_array_changes(lr_multiclass_model, saved, 
 # --------------------------------------------------------------------------- folder contents
 
 
+def test_a_save_creates_missing_parent_folders(lr_binary_model, tmp_path):
+    folder = save_pipeline(lr_binary_model.model, tmp_path / "models" / "2026" / "lr")
+    np.testing.assert_array_equal(load_pipeline(folder).predict_proba(lr_binary_model.X),
+                                  lr_binary_model.proba)
+
+
+def test_the_json_file_is_sorted_one_value_a_line_and_names_the_library_version(saved):
+    """Two saved models compare line by line with diff; the version that wrote a model
+    is in its file for whoever debugs it."""
+    from sk_audio_genre._version import __version__
+
+    text = (saved("lr_binary") / JSON_NAME).read_text()
+    document = json.loads(text)
+    assert text == json.dumps(document, indent=1, sort_keys=True) + "\n"
+    assert document["sk_audio_genre_version"] == __version__
+
+
 @pytest.mark.parametrize("name, n_networks", [("recipe", 0), ("cnn", 1), ("ensemble", 2)])
 def test_folder_holds_json_and_arrays_only(saved, name, n_networks):
     folder = saved(name)
