@@ -273,26 +273,20 @@ def is_runtime_param(key: str) -> bool:
     return key.rsplit("__", 1)[-1] in RUNTIME_PARAMS
 
 
-def dump_params(estimator: Any, where: str, *, skip: frozenset[str] = frozenset()) -> dict:
-    """``get_params(deep=False)`` as JSON values, without runtime settings; warns on others."""
-    params, unsaved = {}, []
-    for key, value in sorted(estimator.get_params(deep=False).items()):
+def dump_params(estimator: Any, writer: Any, where: str, *,
+                skip: frozenset[str] = frozenset()) -> dict:
+    """``get_params(deep=False)`` as JSON values, without runtime settings; the names of
+    the others (callbacks, optimizer instances, NaN, ...) go to ``writer.unsaved``."""
+    params = {}
+    for key, value in estimator.get_params(deep=False).items():
         if is_runtime_param(key) or key in skip:
             continue
-        value = list(value) if isinstance(value, tuple) else value
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
-            unsaved.append(key)
+            writer.unsaved.append(f"{where}.{key}")
             continue
         params[key] = value
-    if unsaved:
-        warnings.warn(
-            f"{where}: parameters {unsaved} cannot be saved as JSON; the loaded model "
-            "has their default values.",
-            UserWarning,
-            stacklevel=4,
-        )
     return params
 
 
@@ -517,7 +511,7 @@ class StandardScalerCodec(Codec):
                   for key in ("mean_", "var_", "scale_") if getattr(estimator, key) is not None}
         seen = np.asarray(estimator.n_samples_seen_)
         return {
-            "params": dump_params(estimator, where),
+            "params": dump_params(estimator, writer, where),
             "state": {"n_features_in_": int(estimator.n_features_in_),
                       "n_samples_seen_": int(seen) if seen.ndim == 0 else seen.tolist()},
             "arrays": arrays,
@@ -554,7 +548,7 @@ class LogisticRegressionCodec(Codec):
 
     def dump(self, estimator: LogisticRegression, writer: Any, where: str) -> dict[str, Any]:
         return {
-            "params": dump_params(estimator, where),
+            "params": dump_params(estimator, writer, where),
             "state": {"classes_": saved_labels(estimator.classes_, where),
                       "n_features_in_": int(estimator.n_features_in_),
                       "n_iter_": np.asarray(estimator.n_iter_).tolist()},
@@ -671,7 +665,7 @@ class StatelessTransformerCodec(Codec):
         self.cls = cls
 
     def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
-        return {"params": dump_params(estimator, where)}
+        return {"params": dump_params(estimator, writer, where)}
 
     def load(self, node: Node, reader: Any) -> Any:
         estimator = build_with_params(self.cls, node)
@@ -695,7 +689,7 @@ class SegmentScalerCodec(Codec):
 
     def dump(self, estimator: SegmentScaler, writer: Any, where: str) -> dict[str, Any]:
         return {
-            "params": dump_params(estimator, where),
+            "params": dump_params(estimator, writer, where),
             "state": {"n_features_in_": int(estimator.n_features_in_)},
             "arrays": {key: writer.array(f"{where}.{key}", getattr(estimator, key))
                        for key in ("mean_", "scale_")},
@@ -782,7 +776,7 @@ class OpenSetClassifierCodec(Codec):
         arrays = {key: writer.array(f"{where}.{key}", getattr(estimator, key))
                   for key in ("means_", "precision_", "held_out_distances_")}
         return {
-            "params": dump_params(estimator, where, skip=frozenset({"estimator"})),
+            "params": dump_params(estimator, writer, where, skip=frozenset({"estimator"})),
             "state": {"classes_": saved_labels(estimator.classes_, where),
                       "threshold_": float(estimator.threshold_),
                       "n_features_in_": int(estimator.n_features_in_)},
@@ -832,7 +826,7 @@ class GenreNetworkCodec(Codec):
         return getattr(classifiers, self.name)
 
     def dump(self, estimator: Any, writer: Any, where: str) -> dict[str, Any]:
-        params = dump_params(estimator, where)
+        params = dump_params(estimator, writer, where)
         try:  # what loading would refuse is refused now, while the folder is unchanged
             _check_keras_params(Node(params, f"{where}.params"),
                                 self.cls().get_params(deep=False))
@@ -1014,6 +1008,8 @@ class _Writer:
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
+        #: Parameters not saved, as ``model.step.name``: the loaded model has their defaults.
+        self.unsaved: list[str] = []
 
     def array(self, key: str, value: np.ndarray) -> str:
         key = _unique(key, self.arrays)
@@ -1086,6 +1082,9 @@ def save_pipeline(
         raise ValueError(str(exc)) from None
     writer = _Writer()
     tree = dump_estimator(pipeline, writer, "model")
+    if writer.unsaved:
+        warnings.warn(f"parameters {writer.unsaved} cannot be saved as JSON; the loaded "
+                      "model has their default values.", stacklevel=2)
     from ._version import __version__
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -910,12 +910,28 @@ def test_parameters_that_are_not_json_warn_and_the_model_saves(cnn_model, saved,
 
     model = load_pipeline(saved("cnn"))
     model[-1].set_params(callbacks=[keras.callbacks.TerminateOnNaN()])
-    with pytest.warns(UserWarning, match=r"cnngenreclassifier: parameters \['callbacks'\]"):
+    with pytest.warns(UserWarning, match=r"parameters \['model.cnngenreclassifier.callbacks'\]"):
         folder = save_pipeline(model, tmp_path / "callbacks")
     loaded = load_pipeline(folder)
     assert loaded[-1].callbacks is None
     # exact: the saved model, its settings, this process (see the round-trip test)
     np.testing.assert_array_equal(loaded.predict_proba(cnn_model.X), cnn_model.proba)
+
+
+def test_parameters_that_are_not_json_are_named_in_one_warning_at_the_callers_line(
+        lr_binary_model, tmp_path):
+    model = copy.deepcopy(lr_binary_model.model)
+    model[-1].set_params(C=float("nan"), tol=float("inf"))  # JSON has no NaN or infinity
+    with pytest.warns(UserWarning) as caught:
+        folder = save_pipeline(model, tmp_path / "nan")
+    [warning] = caught
+    assert str(warning.message) == (
+        "parameters ['model.logisticregression.C', 'model.logisticregression.tol'] cannot be "
+        "saved as JSON; the loaded model has their default values.")
+    assert warning.filename == __file__  # the line that saved, however deep the step
+    loaded = load_pipeline(folder)[-1]
+    assert (loaded.C, loaded.tol) == (1.0, 1e-4)
+    json.loads((folder / JSON_NAME).read_text(), parse_constant=pytest.fail)
 
 
 def test_refused_save_keeps_the_model_already_in_the_folder(saved, lr_multiclass_model,
