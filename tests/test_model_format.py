@@ -44,6 +44,7 @@ from sk_audio_genre.model_format import (
     training_record,
     upgrade_pipeline,
 )
+from sk_audio_genre.open_set import OpenSetClassifier
 from sk_audio_genre.recipes import musicnn_recipe
 
 from conftest import tone
@@ -932,6 +933,61 @@ def test_parameters_that_are_not_json_are_named_in_one_warning_at_the_callers_li
     loaded = load_pipeline(folder)[-1]
     assert (loaded.C, loaded.tol) == (1.0, 1e-4)
     json.loads((folder / JSON_NAME).read_text(), parse_constant=pytest.fail)
+
+
+@pytest.mark.parametrize("make, step_name, parameter", [
+    (lambda X, y: make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
+     "standardscaler", "copy"),
+    (lambda X, y: make_pipeline(SegmentScaler(), SegmentClassifier(LogisticRegression())).fit(
+        X[:, np.newaxis, np.newaxis, :], y), "segmentscaler", "with_mean"),  # 1 segment, 1 x 3
+    (lambda X, y: make_pipeline(OpenSetClassifier(LogisticRegression())).fit(X, y),
+     "opensetclassifier", "false_rejection_rate"),
+    (lambda X, y: make_pipeline(FeatureUnion([("centred", StandardScaler())]),
+                                LogisticRegression()).fit(X, y),
+     "featureunion", "centred__copy"),
+], ids=["standard-scaler", "segment-scaler", "open-set", "feature-union"])
+def test_each_steps_unsaved_parameters_are_named_by_their_path(numbers, tmp_path, make,
+                                                               step_name, parameter):
+    X, score = numbers
+    model = make(X, (score > 0).astype(int))
+    model.named_steps[step_name].set_params(**{parameter: float("nan")})
+    path = f"model.{step_name}.{parameter}".replace("__", ".")
+    with pytest.warns(UserWarning, match=re.escape(f"['{path}']")):
+        save_pipeline(model, tmp_path / "model")
+
+
+def test_a_votes_settings_refusals_and_warnings_name_the_vote(numbers, tmp_path):
+    """What loading would refuse is refused when saving, naming the step (and the folder
+    is not written); the id avoids 'ensemble', which mutmut's run skips."""
+    from sklearn.ensemble import VotingClassifier
+
+    from sk_audio_genre._limits import MAX_ENSEMBLE_MEMBERS
+
+    X, score = numbers
+
+    def vote(n_members=2, y=(score > 0).astype(int), **params):
+        members = [(f"m{i}", LogisticRegression()) for i in range(n_members)]
+        return make_pipeline(StandardScaler(),
+                             VotingClassifier(members, voting="soft", **params)).fit(X, y)
+
+    loaded = load_pipeline(save_pipeline(vote(), tmp_path / "defaults"))[-1]
+    assert (loaded.weights, loaded.flatten_transform) == (None, True)
+    refusals = [
+        (vote(MAX_ENSEMBLE_MEMBERS + 1), ValueError,
+         rf"model\.votingclassifier has {MAX_ENSEMBLE_MEMBERS + 1} members, more than"),
+        (vote(weights=[0, 0]), ValueError,
+         r"model\.votingclassifier\.params\.weights sum to 0\.0"),
+        (vote(y=(score > 0) * 1.0), TypeError,
+         r"model\.votingclassifier: class labels \[0\.0, 1\.0\] cannot be saved"),
+    ]
+    for model, error, message in refusals:
+        with pytest.raises(error, match="^" + message):
+            save_pipeline(model, tmp_path / "refused")
+        assert not (tmp_path / "refused").exists()
+    model = vote()
+    model[-1].estimators_[1].set_params(C=float("nan"))
+    with pytest.warns(UserWarning, match=re.escape("['model.votingclassifier.m1.C']")):
+        save_pipeline(model, tmp_path / "warned")
 
 
 def test_refused_save_keeps_the_model_already_in_the_folder(saved, lr_multiclass_model,
