@@ -964,6 +964,16 @@ def test_each_steps_unsaved_parameters_are_named_by_their_path(numbers, tmp_path
         save_pipeline(model, tmp_path / "model")
 
 
+def test_a_networks_keras_setting_that_loading_refuses_is_refused_when_saving(saved, tmp_path):
+    model = load_pipeline(saved("cnn"))
+    model[-1].loss = "no_such_loss"  # as set_params would, without its checks
+    with pytest.raises(ValueError, match=re.escape(
+            "model.cnngenreclassifier.params.loss is 'no_such_loss', which is not a name from "
+            "keras.losses. (a saved model could not be loaded with it)")):
+        save_pipeline(model, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+
+
 def test_a_votes_settings_refusals_and_warnings_name_the_vote(numbers, tmp_path):
     """What loading would refuse is refused when saving, naming the step (and the folder
     is not written); the id avoids 'ensemble', which mutmut's run skips."""
