@@ -13,6 +13,7 @@ named mutant's run has made ``mutants/``::
     JOBLIB_MULTIPROCESSING=0 python tools/mutation_run.py model_format \\
         --first "x__read_arrays__*" "x__read_member__*" --until 09:40
     python tools/mutation_run.py model_format --report     # the table, no run
+    python tools/mutation_run.py model_format --again      # survivors, after adding tests
 
 Mutant names are mutmut's: ``sk_audio_genre.model_format.x__build__mutmut_24`` for a
 function, ``...xǁ_Readerǁ_read__mutmut_3`` for a method.
@@ -70,6 +71,24 @@ def report(codes: dict[str, int | None]) -> str:
     return "\n".join(lines)
 
 
+def plan(codes: dict[str, int | None], prefix: str, first: list[str], *,
+         again: bool = False) -> list[str]:
+    """The mutants to run, those matching the ``first`` patterns first: the unchecked ones,
+    or with ``again`` the survivors (matching ``first`` if given), to check new tests."""
+    wanted = [name for name, code in codes.items() if code == (0 if again else None)]
+    ordered = [name for pattern in first for name in wanted
+               if fnmatch.fnmatchcase(name, prefix + pattern)]
+    return list(dict.fromkeys(ordered if again and first else ordered + wanted))
+
+
+def mark_unchecked(meta: Path, names: list[str]) -> None:
+    """Forget the results of ``names`` in mutmut's ``.meta`` file, so a run waits for new
+    ones (mutmut reruns a mutant it is given by name, whatever its result)."""
+    document = json.loads(meta.read_text())
+    document["exit_code_by_key"].update(dict.fromkeys(names))
+    meta.write_text(json.dumps(document))
+
+
 def run_chunk(names: list[str], meta: Path, *, max_children: int, log: Path) -> None:
     """``mutmut run NAMES``, stopped once every name has a result."""
     with open(log, "w") as out:
@@ -102,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=2,
                         help="mutmut's worker processes; no more than the machine's cores")
     parser.add_argument("--until", help="HH:MM: start no chunk after this time")
+    parser.add_argument("--again", action="store_true",
+                        help="run the survivors again (only those matching --first, if "
+                             "given): after adding tests")
     parser.add_argument("--report", action="store_true", help="print the table and stop")
     args = parser.parse_args(argv)
     meta = Path("mutants/sk_audio_genre") / f"{args.module}.py.meta"
@@ -110,10 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no {meta}: create mutants/ with one named mutant first, e.g. "
                      f"mutmut run {prefix}x__build__mutmut_1")
     if not args.report:
-        codes = results(meta)
-        todo = [name for pattern in args.first for name in codes
-                if codes[name] is None and fnmatch.fnmatchcase(name, prefix + pattern)]
-        todo = list(dict.fromkeys(todo + [name for name in codes if codes[name] is None]))
+        todo = plan(results(meta), prefix, args.first, again=args.again)
+        if args.again:
+            mark_unchecked(meta, todo)
         stop = (datetime.datetime.combine(datetime.date.today(),
                                           datetime.time.fromisoformat(args.until))
                 if args.until else None)
