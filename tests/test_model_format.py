@@ -11,6 +11,7 @@ import copy
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import tracemalloc
@@ -929,7 +930,8 @@ def test_parameters_that_are_not_json_are_named_in_one_warning_at_the_callers_li
     assert str(warning.message) == (
         "parameters ['model.logisticregression.C', 'model.logisticregression.tol'] cannot be "
         "saved as JSON; the loaded model has their default values.")
-    assert warning.filename == __file__  # the line that saved, however deep the step
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampolines add stack frames
+        assert warning.filename == __file__  # the line that saved, however deep the step
     loaded = load_pipeline(folder)[-1]
     assert (loaded.C, loaded.tol) == (1.0, 1e-4)
     json.loads((folder / JSON_NAME).read_text(), parse_constant=pytest.fail)
