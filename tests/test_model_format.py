@@ -614,6 +614,35 @@ def test_steps_whose_sizes_do_not_chain_are_refused(short_files, tmp_path):
         load_pipeline(folder)
 
 
+def test_the_widths_steps_pass_on_are_known_through_nesting(numbers):
+    """What the chain check compares: (values in, values out) of each kind of step,
+    nested or not; a part of unknown width makes its union's unknown."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sk_audio_genre import SegmentStatistics
+    from sk_audio_genre.model_format import feature_count
+
+    X, score = numbers
+    y = (score > 0).astype(int)
+    tracks = np.random.default_rng(1).normal(size=(40, 2, 4, 3))  # 2 segments of 4 x 3
+    statistics = SegmentStatistics().fit(tracks)  # 3 coefficients in, mean and std out
+    six = StandardScaler().fit(np.hstack([X, X]))
+    union = FeatureUnion([("centred", StandardScaler()), ("scaled", StandardScaler())]).fit(X)
+    assert feature_count(union) == (None, 6)
+    assert feature_count(make_pipeline(statistics, six)) == (3, 6)
+    assert feature_count(make_pipeline(statistics, six, union.fit(np.hstack([X, X])))) == (3, 12)
+    unknown = FeatureUnion([("scaled", StandardScaler()), ("f", FunctionTransformer())]).fit(X)
+    assert feature_count(unknown) == (None, None)
+    assert feature_count(OpenSetClassifier(LogisticRegression()).fit(X, y)) == (3, None)
+
+
+def test_a_feature_union_with_transformer_weights_is_refused_when_saving(numbers, tmp_path):
+    X, _ = numbers
+    union = FeatureUnion([("a", StandardScaler())], transformer_weights={"a": 2.0}).fit(X)
+    with pytest.raises(TypeError, match=r"^model is a FeatureUnion, which the no-pickle"):
+        save_pipeline(union, tmp_path / "weighted")
+
+
 def test_a_missing_field_is_named(saved, tmp_path):
     folder = copy_of(saved("lr_multiclass"), tmp_path)
     rewrite(folder, lambda d: step(d, 1)["state"].pop("n_features_in_"))
