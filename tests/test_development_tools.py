@@ -33,10 +33,10 @@ def test_the_mutation_report_counts_each_functions_outcomes():
 def test_the_mutation_plan_puts_the_patterns_first_and_again_runs_survivors(tmp_path):
     mutation_run = load_tool("mutation_run")
     codes = {"p.x_f__mutmut_1": None, "p.x_g__mutmut_1": 0, "p.x_g__mutmut_2": None,
-             "p.x_f__mutmut_2": 0, "p.x_h__mutmut_1": 1}
+             "p.x_f__mutmut_2": 0, "p.x_h__mutmut_1": 1, "p.x_k__mutmut_1": 33}
     assert mutation_run.plan(codes, "p.", ["x_g__*"]) == ["p.x_g__mutmut_2", "p.x_f__mutmut_1"]
-    assert mutation_run.plan(codes, "p.", [], again=True) == ["p.x_g__mutmut_1",
-                                                              "p.x_f__mutmut_2"]
+    assert mutation_run.plan(codes, "p.", [], again=True) == [  # survived, no tests
+        "p.x_g__mutmut_1", "p.x_f__mutmut_2", "p.x_k__mutmut_1"]
     assert mutation_run.plan(codes, "p.", ["x_f__*"], again=True) == ["p.x_f__mutmut_2"]
     meta = tmp_path / "m.py.meta"
     meta.write_text(json.dumps({"exit_code_by_key": codes, "durations_by_key": {"a": 1}}))

@@ -636,6 +636,20 @@ def test_the_widths_steps_pass_on_are_known_through_nesting(numbers):
     assert feature_count(OpenSetClassifier(LogisticRegression()).fit(X, y)) == (3, None)
 
 
+def test_segment_statistics_keep_their_fitted_facts(numbers, tmp_path):
+    from sk_audio_genre import SegmentStatistics
+
+    _, score = numbers
+    tracks = np.random.default_rng(1).normal(size=(40, 2, 4, 3))  # 2 segments of 4 x 3
+    model = make_pipeline(SegmentStatistics(), StandardScaler(), LogisticRegression())
+    model.fit(tracks, (score > 0).astype(int))
+    loaded = load_pipeline(save_pipeline(model, tmp_path / "statistics"))
+    # scikit-learn's n_features_in_ counts axis 1: segments per track
+    assert (loaded[0].n_features_in_, loaded[0].n_coefficients_) == (2, 3)
+    # exact: the saved model, its settings, this process (see the round-trip test)
+    np.testing.assert_array_equal(loaded.predict_proba(tracks), model.predict_proba(tracks))
+
+
 def test_a_feature_union_with_transformer_weights_is_refused_when_saving(numbers, tmp_path):
     X, _ = numbers
     union = FeatureUnion([("a", StandardScaler())], transformer_weights={"a": 2.0}).fit(X)

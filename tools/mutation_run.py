@@ -13,7 +13,7 @@ named mutant's run has made ``mutants/``::
     JOBLIB_MULTIPROCESSING=0 python tools/mutation_run.py model_format \\
         --first "x__read_arrays__*" "x__read_member__*" --until 09:40
     python tools/mutation_run.py model_format --report     # the table, no run
-    python tools/mutation_run.py model_format --again      # survivors, after adding tests
+    python tools/mutation_run.py model_format --again      # survivors, after new tests
 
 Mutant names are mutmut's: ``sk_audio_genre.model_format.x__build__mutmut_24`` for a
 function, ``...xǁ_Readerǁ_read__mutmut_3`` for a method.
@@ -74,8 +74,10 @@ def report(codes: dict[str, int | None]) -> str:
 def plan(codes: dict[str, int | None], prefix: str, first: list[str], *,
          again: bool = False) -> list[str]:
     """The mutants to run, those matching the ``first`` patterns first: the unchecked ones,
-    or with ``again`` the survivors (matching ``first`` if given), to check new tests."""
-    wanted = [name for name, code in codes.items() if code == (0 if again else None)]
+    or with ``again`` the survivors and those no test reached (matching ``first`` if
+    given), to check new tests."""
+    wanted = [name for name, code in codes.items()
+              if (code in (0, 33) if again else code is None)]
     ordered = [name for pattern in first for name in wanted
                if fnmatch.fnmatchcase(name, prefix + pattern)]
     return list(dict.fromkeys(ordered if again and first else ordered + wanted))
@@ -122,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="mutmut's worker processes; no more than the machine's cores")
     parser.add_argument("--until", help="HH:MM: start no chunk after this time")
     parser.add_argument("--again", action="store_true",
-                        help="run the survivors again (only those matching --first, if "
-                             "given): after adding tests")
+                        help="run the survivors and the mutants without tests again (only "
+                             "those matching --first, if given): after adding tests")
     parser.add_argument("--report", action="store_true", help="print the table and stop")
     args = parser.parse_args(argv)
     meta = Path("mutants/sk_audio_genre") / f"{args.module}.py.meta"
