@@ -835,7 +835,7 @@ class GenreNetworkCodec(Codec):
         keys = [writer.array(f"{where}.weights.{i}", w)
                 for i, w in enumerate(estimator.network_weights())]
         state = estimator.fitted_state()
-        state["classes_"] = saved_labels(state["classes_"], type(estimator).__name__)
+        saved_labels(state["classes_"], where)  # refuses labels the loader would not take
         return {"params": params, "state": state, "weights": keys}
 
     def load(self, node: Node, reader: Any) -> Any:

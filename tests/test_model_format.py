@@ -593,6 +593,11 @@ def test_a_scalers_fitted_state_round_trips(numbers, tmp_path, scaler, missing):
         expected = getattr(model[0], name)
         np.testing.assert_array_equal(getattr(loaded, name), expected)
         assert np.asarray(getattr(loaded, name)).dtype == np.asarray(expected).dtype
+    if missing:  # counts written as JSON integers still load as the float64 fit makes
+        folder = save_pipeline(model, tmp_path / "ints")
+        rewrite(folder, lambda d: step(d, 0)["state"].update(
+            n_samples_seen_=[int(n) for n in model[0].n_samples_seen_]))
+        assert load_pipeline(folder)[0].n_samples_seen_.dtype == np.float64
 
 
 def test_steps_whose_sizes_do_not_chain_are_refused(short_files, tmp_path):
@@ -619,6 +624,8 @@ def test_the_widths_steps_pass_on_are_known_through_nesting(numbers):
     nested or not; a part of unknown width makes its union's unknown."""
     from sklearn.preprocessing import FunctionTransformer
 
+    from sklearn.ensemble import VotingClassifier
+
     from sk_audio_genre import SegmentStatistics
     from sk_audio_genre.model_format import feature_count
 
@@ -629,11 +636,15 @@ def test_the_widths_steps_pass_on_are_known_through_nesting(numbers):
     six = StandardScaler().fit(np.hstack([X, X]))
     union = FeatureUnion([("centred", StandardScaler()), ("scaled", StandardScaler())]).fit(X)
     assert feature_count(union) == (None, 6)
+    assert feature_count(statistics) == (3, 6)
     assert feature_count(make_pipeline(statistics, six)) == (3, 6)
     assert feature_count(make_pipeline(statistics, six, union.fit(np.hstack([X, X])))) == (3, 12)
     unknown = FeatureUnion([("scaled", StandardScaler()), ("f", FunctionTransformer())]).fit(X)
     assert feature_count(unknown) == (None, None)
     assert feature_count(OpenSetClassifier(LogisticRegression()).fit(X, y)) == (3, None)
+    vote = VotingClassifier([("a", LogisticRegression()), ("b", LogisticRegression())],
+                            voting="soft").fit(X, y)
+    assert feature_count(vote) == (3, None)
 
 
 def test_segment_statistics_keep_their_fitted_facts(numbers, tmp_path):
@@ -1030,11 +1041,13 @@ def test_a_votes_settings_refusals_and_warnings_name_the_vote(numbers, tmp_path)
 
     def vote(n_members=2, y=(score > 0).astype(int), **params):
         members = [(f"m{i}", LogisticRegression()) for i in range(n_members)]
-        return make_pipeline(StandardScaler(),
-                             VotingClassifier(members, voting="soft", **params)).fit(X, y)
+        params = {"voting": "soft", **params}
+        return make_pipeline(StandardScaler(), VotingClassifier(members, **params)).fit(X, y)
 
     loaded = load_pipeline(save_pipeline(vote(), tmp_path / "defaults"))[-1]
     assert (loaded.weights, loaded.flatten_transform) == (None, True)
+    with pytest.raises(TypeError, match=r"^model\.votingclassifier is a VotingClassifier, which"):
+        save_pipeline(vote(voting="hard"), tmp_path / "hard")  # averages no probabilities
     refusals = [
         (vote(MAX_ENSEMBLE_MEMBERS + 1), ValueError,
          rf"model\.votingclassifier has {MAX_ENSEMBLE_MEMBERS + 1} members, more than"),
@@ -1079,6 +1092,15 @@ def test_model_of_float_labels_is_refused_when_saved(numbers, tmp_path):
     assert not (tmp_path / "floats").exists()
 
 
+def test_a_network_of_float_labels_is_refused_when_saving_naming_the_step(saved, tmp_path):
+    model = load_pipeline(saved("cnn"))
+    model[-1].classes_ = np.array([0.0, 1.0])  # as fit on float labels makes it
+    with pytest.raises(TypeError, match=r"^model\.cnngenreclassifier: class labels \[0\.0, 1\.0\] "
+                                        r"cannot be saved"):
+        save_pipeline(model, tmp_path / "floats")
+    assert not (tmp_path / "floats").exists()
+
+
 @pytest.mark.parametrize("wrapper", ["segmentclassifier", "opensetclassifier"])
 def test_a_wrappers_refusals_name_the_path_to_what_cannot_be_saved(numbers, wrapper, tmp_path):
     from sk_audio_genre.open_set import OpenSetClassifier
@@ -1097,10 +1119,14 @@ def test_a_wrappers_refusals_name_the_path_to_what_cannot_be_saved(numbers, wrap
         save_pipeline(floats, tmp_path / "floats")
 
 
-def test_unknown_routed_parameter_is_refused(saved, tmp_path):
+@pytest.mark.parametrize("key, message", [
+    ("nope__x", r"params\.nope__x: a saved model routes only optimizer__, fit__ and compile__"),
+    ("nope", r"params has unknown parameter 'nope' for CNNGenreClassifier\."),
+])
+def test_a_networks_unknown_parameter_routed_or_not_is_refused(saved, tmp_path, key, message):
     folder = copy_of(saved("cnn"), tmp_path)
-    rewrite(folder, lambda d: step(d, 2)["params"].update(nope__x=1))
-    with pytest.raises(ValueError, match="nope__x"):
+    rewrite(folder, lambda d: step(d, 2)["params"].update({key: 1}))
+    with pytest.raises(ValueError, match=message):
         load_pipeline(folder)
 
 
