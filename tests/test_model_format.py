@@ -1462,8 +1462,10 @@ def test_upgrade_from_the_command_line(lr_multiclass_model, tmp_path, capsys):
     assert main(["upgrade", str(old), str(tmp_path / "pinned"), "--sha256", "0" * 64]) == 1
     assert "is not the expected model" in capsys.readouterr().err
     assert not (tmp_path / "pinned").exists()
-    with pytest.raises(SystemExit):  # a command is required
+    with pytest.raises(SystemExit) as exit_code:  # a command is required, and named
         main([])
+    assert exit_code.value.code == 2
+    assert "error: the following arguments are required: command" in capsys.readouterr().err
 
 
 def test_the_upgrade_commands_help_names_the_program_and_each_argument(capsys):
