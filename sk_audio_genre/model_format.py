@@ -1126,13 +1126,14 @@ def _locked(directory: Path) -> Iterator[int]:
 def _write_aside(directory: Path, write: Callable[[BinaryIO], Any]) -> Path:
     """A new file under a temporary name, written by ``write`` and flushed to disk."""
     path = directory / f"{TEMPORARY_PREFIX}{secrets.token_hex(8)}"
+    fh = open(path, "xb")  # a name already taken is refused, and is not ours to remove
     try:
-        with open(path, "xb") as fh:
+        with fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
-        path.unlink(missing_ok=True)
+        path.unlink()  # ours: the folder's lock keeps other saves from removing it
         raise
     return path
 

@@ -350,6 +350,62 @@ def test_a_save_removes_what_killed_saves_left(small_models, tmp_path):
     assert which_model(folder, small_models) == 1
 
 
+def test_a_save_removes_a_stale_name_that_links_elsewhere_and_nothing_it_points_to(
+        small_models, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the model's")
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    (folder / ("arrays-" + "1" * 64 + ".npz")).symlink_to(outside, target_is_directory=True)
+    save_pipeline(small_models[1].model, folder)
+    assert listing(folder) == sorted([JSON_NAME, saved_files(folder)[0].name])
+    assert (outside / "keep.txt").read_text() == "not the model's"
+
+
+def test_a_stale_file_removed_by_someone_else_during_a_save_is_no_error(small_models, tmp_path,
+                                                                      monkeypatch):
+    import sk_audio_genre.model_format as model_format
+
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    (folder / ".saving-0123abcd").write_bytes(b"left by a killed save")
+    scandir = os.scandir
+
+    def removed_while_listed(path):
+        for entry in list(scandir(path)):
+            if entry.name == ".saving-0123abcd":
+                os.remove(entry.path)  # as another program might, between listing and unlink
+            yield entry
+
+    monkeypatch.setattr(model_format.os, "scandir", removed_while_listed)
+    save_pipeline(small_models[1].model, folder)
+    assert which_model(folder, small_models) == 1
+
+
+def test_a_failed_write_removes_its_temporary_file_and_nothing_else(small_models, tmp_path,
+                                                                   monkeypatch):
+    import sk_audio_genre.model_format as model_format
+
+    folder = save_pipeline(small_models[0].model, tmp_path / "model")
+    before = listing(folder)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model_format.np, "savez", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        save_pipeline(small_models[1].model, folder)
+    assert listing(folder) == before
+    assert which_model(folder, small_models) == 0
+    monkeypatch.undo()
+    # a temporary name already taken (by chance, or by someone else) is not ours to remove
+    monkeypatch.setattr(model_format.secrets, "token_hex", lambda n: "0" * (2 * n))
+    taken = folder / (model_format.TEMPORARY_PREFIX + "0" * 16)
+    taken.write_bytes(b"someone else's")
+    with pytest.raises(FileExistsError):
+        save_pipeline(small_models[1].model, folder)
+    assert taken.read_bytes() == b"someone else's"
+
+
 def test_a_version_2_folder_loads_and_is_replaced_by_a_save(small_models, tmp_path):
     from sk_audio_genre.pretrained import PRETRAINED_SHA256, pretrained_dir
 
