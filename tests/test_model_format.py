@@ -1347,9 +1347,13 @@ def test_metadata_is_kept_and_covered_by_the_digest(lr_binary_model, tmp_path):
         load_pipeline(folder)
 
 
-def test_metadata_that_is_not_json_is_refused(lr_binary_model, tmp_path):
-    with pytest.raises(TypeError, match="metadata must be JSON"):
-        save_pipeline(lr_binary_model.model, tmp_path / "m", metadata={"trained_on": {"a"}})
+@pytest.mark.parametrize("value", [{"a"}, float("nan"), float("inf")],
+                         ids=["set", "nan", "infinity"])
+def test_metadata_that_is_not_json_is_refused(lr_binary_model, tmp_path, value):
+    """NaN and infinity would be written, and the file then refused by every load."""
+    with pytest.raises(TypeError, match=r"^metadata must be JSON \(no NaN\): "):
+        save_pipeline(lr_binary_model.model, tmp_path / "m", metadata={"note": value})
+    assert not (tmp_path / "m").exists()
 
 
 TRACK_DIGEST = "ab" * 32
