@@ -571,7 +571,7 @@ def test_a_network_of_the_most_weights_loads_and_one_more_is_refused(saved, monk
 @pytest.mark.parametrize("model, index, name", [
     ("lr_multiclass", 0, "scale_"), ("lr_multiclass", 0, "mean_"), ("lr_multiclass", 0, "var_"),
     ("lr_multiclass", 1, "intercept_"), ("cnn", 1, "mean_"), ("cnn", 1, "scale_"),
-])  # fmt: skip
+], ids=["scale", "mean", "var", "intercept", "segment-mean", "segment-scale"])  # fmt: skip
 def test_an_array_of_another_length_is_refused(saved, tmp_path, model, index, name):
     folder = copy_of(saved(model), tmp_path)
     length = len(change_array(folder, index, name, lambda a: a[:2]))
