@@ -661,6 +661,20 @@ def test_segment_statistics_keep_their_fitted_facts(numbers, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(tracks), model.predict_proba(tracks))
 
 
+def test_steps_whose_array_names_collide_keep_their_own_arrays(numbers, tmp_path):
+    """A step named ``a.x`` and part ``x`` of step ``a`` both give ``model.a.x.mean_``."""
+    from sklearn.pipeline import Pipeline
+
+    X, score = numbers
+    model = Pipeline([("a.x", StandardScaler()),
+                      ("a", FeatureUnion([("x", StandardScaler(with_std=False))])),
+                      ("lr", LogisticRegression())]).fit(X * 3 + 1, (score > 0).astype(int))
+    loaded = load_pipeline(save_pipeline(model, tmp_path / "collide"))
+    np.testing.assert_array_equal(loaded[0].mean_, model[0].mean_)
+    np.testing.assert_array_equal(loaded[1].transformer_list[0][1].mean_,
+                                  model[1].transformer_list[0][1].mean_)
+
+
 def test_a_feature_union_with_transformer_weights_is_refused_when_saving(numbers, tmp_path):
     X, _ = numbers
     union = FeatureUnion([("a", StandardScaler())], transformer_weights={"a": 2.0}).fit(X)
