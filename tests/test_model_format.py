@@ -180,6 +180,12 @@ def union_model(numbers):
     return fitted(make_pipeline(union, LogisticRegression()), X, (score > 0).astype(int))
 
 
+@pytest.fixture(scope="session")
+def segment_tracks():
+    """40 tracks of 2 segments of 4 frames x 3 coefficients, without audio."""
+    return np.random.default_rng(1).normal(size=(40, 2, 4, 3))
+
+
 def write_tones(folder: Path, seconds: float, genres: dict[str, float]) -> tuple[list, np.ndarray]:
     paths, labels = [], []
     for i in range(6):
@@ -619,26 +625,28 @@ def test_steps_whose_sizes_do_not_chain_are_refused(short_files, tmp_path):
         load_pipeline(folder)
 
 
-def test_the_widths_steps_pass_on_are_known_through_nesting(numbers):
+def test_the_widths_steps_pass_on_are_known_through_nesting(numbers, segment_tracks):
     """What the chain check compares: (values in, values out) of each kind of step,
     nested or not; a part of unknown width makes its union's unknown."""
-    from sklearn.preprocessing import FunctionTransformer
-
     from sklearn.ensemble import VotingClassifier
+    from sklearn.preprocessing import FunctionTransformer
 
     from sk_audio_genre import SegmentStatistics
     from sk_audio_genre.model_format import feature_count
 
     X, score = numbers
     y = (score > 0).astype(int)
-    tracks = np.random.default_rng(1).normal(size=(40, 2, 4, 3))  # 2 segments of 4 x 3
-    statistics = SegmentStatistics().fit(tracks)  # 3 coefficients in, mean and std out
-    six = StandardScaler().fit(np.hstack([X, X]))
-    union = FeatureUnion([("centred", StandardScaler()), ("scaled", StandardScaler())]).fit(X)
-    assert feature_count(union) == (None, 6)
+    statistics = SegmentStatistics().fit(segment_tracks)  # 3 coefficients in, mean and std out
+    six = np.hstack([X, X])
+
+    def union():
+        return FeatureUnion([("centred", StandardScaler()), ("scaled", StandardScaler())])
+
+    assert feature_count(union().fit(X)) == (None, 6)
     assert feature_count(statistics) == (3, 6)
-    assert feature_count(make_pipeline(statistics, six)) == (3, 6)
-    assert feature_count(make_pipeline(statistics, six, union.fit(np.hstack([X, X])))) == (3, 12)
+    assert feature_count(make_pipeline(statistics, StandardScaler().fit(six))) == (3, 6)
+    assert feature_count(make_pipeline(statistics, StandardScaler().fit(six),
+                                       union().fit(six))) == (3, 12)
     unknown = FeatureUnion([("scaled", StandardScaler()), ("f", FunctionTransformer())]).fit(X)
     assert feature_count(unknown) == (None, None)
     assert feature_count(OpenSetClassifier(LogisticRegression()).fit(X, y)) == (3, None)
@@ -647,18 +655,18 @@ def test_the_widths_steps_pass_on_are_known_through_nesting(numbers):
     assert feature_count(vote) == (3, None)
 
 
-def test_segment_statistics_keep_their_fitted_facts(numbers, tmp_path):
+def test_segment_statistics_keep_their_fitted_facts(numbers, segment_tracks, tmp_path):
     from sk_audio_genre import SegmentStatistics
 
     _, score = numbers
-    tracks = np.random.default_rng(1).normal(size=(40, 2, 4, 3))  # 2 segments of 4 x 3
     model = make_pipeline(SegmentStatistics(), StandardScaler(), LogisticRegression())
-    model.fit(tracks, (score > 0).astype(int))
+    model.fit(segment_tracks, (score > 0).astype(int))
     loaded = load_pipeline(save_pipeline(model, tmp_path / "statistics"))
     # scikit-learn's n_features_in_ counts axis 1: segments per track
     assert (loaded[0].n_features_in_, loaded[0].n_coefficients_) == (2, 3)
     # exact: the saved model, its settings, this process (see the round-trip test)
-    np.testing.assert_array_equal(loaded.predict_proba(tracks), model.predict_proba(tracks))
+    np.testing.assert_array_equal(loaded.predict_proba(segment_tracks),
+                                  model.predict_proba(segment_tracks))
 
 
 def test_steps_whose_array_names_collide_keep_their_own_arrays(numbers, tmp_path):

@@ -191,9 +191,9 @@ def test_open_set_statistics_of_the_wrong_shape_are_refused(clusters, tmp_path, 
                                                              message):
     from sk_audio_genre.model_format import load_pipeline
 
-    folder = _open_set_folder(clusters, tmp_path / "model")
     from test_model_format import change_array
 
+    folder = _open_set_folder(clusters, tmp_path / "model")
     change_array(folder, 1, name, lambda _: np.ones(shape))  # the open-set step's array
     with pytest.raises(ValueError, match=message):
         load_pipeline(folder)
